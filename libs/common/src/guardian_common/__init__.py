@@ -1,0 +1,1 @@
+"""Guardian's shared contracts (events) and plumbing (settings, database, NATS, auth, errors)."""

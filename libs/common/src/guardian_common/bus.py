@@ -1,0 +1,357 @@
+"""NATS JetStream plumbing: streams, publishing with deterministic ids, durable pull consumers.
+
+A consumer hands a *batch* of decoded events to its handler; the handler commits them in one
+database transaction; only then are the messages acked (invariant 2). A message that can never
+be decoded, or that keeps failing for a reason other than an outage, goes to the dead-letter
+subject with its reason and whatever the headers say about its resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from guardian_common import events as ev
+from guardian_common.logging import get_logger
+from guardian_common.metrics import DEAD_LETTERS, MESSAGES_HANDLED
+
+log = get_logger("guardian.bus")
+
+E = TypeVar("E", bound=ev.Event)
+
+# Compress anything larger than this; NATS' default max_payload is 1 MiB.
+COMPRESS_OVER_BYTES = 64 * 1024
+# A message failing for a reason other than an outage is dead-lettered after this many deliveries.
+MAX_POISON_DELIVERIES = 5
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """Every subject and stream name of one deployment, derived from its prefix."""
+
+    prefix: str
+
+    @property
+    def scan_started(self) -> str:
+        return f"{self.prefix}.scan.started"
+
+    @property
+    def scan_error(self) -> str:
+        return f"{self.prefix}.scan.error"
+
+    @property
+    def scan_completed(self) -> str:
+        return f"{self.prefix}.scan.completed"
+
+    @property
+    def scans_all(self) -> str:
+        return f"{self.prefix}.scan.>"
+
+    def snapshot(self, service: str) -> str:
+        return f"{self.prefix}.snapshot.{service}"
+
+    @property
+    def snapshots_all(self) -> str:
+        return f"{self.prefix}.snapshot.>"
+
+    def evaluated(self, service: str) -> str:
+        return f"{self.prefix}.evaluated.{service}"
+
+    @property
+    def evaluated_all(self) -> str:
+        return f"{self.prefix}.evaluated.>"
+
+    @property
+    def catalogue(self) -> str:
+        return f"{self.prefix}.catalogue"
+
+    def dlq(self, consumer: str) -> str:
+        return f"{self.prefix}.dlq.{consumer}"
+
+    @property
+    def dlq_all(self) -> str:
+        return f"{self.prefix}.dlq.>"
+
+    def stream(self, name: str) -> str:
+        return f"{self.prefix.upper()}_{name}"
+
+    def stream_configs(self) -> list[StreamConfig]:
+        week = 7 * 24 * 3600.0
+
+        def cfg(name: str, subjects: list[str], max_age: float) -> StreamConfig:
+            return StreamConfig(
+                name=self.stream(name),
+                subjects=subjects,
+                # Limits retention: several durable consumers read the same stream, and a
+                # consumer created after a publish must still see it.
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                max_age=max_age,
+                duplicate_window=120.0,
+            )
+
+        return [
+            cfg("SCANS", [self.scans_all], week * 4),
+            cfg("SNAPSHOTS", [self.snapshots_all], week),
+            cfg("EVALUATIONS", [self.evaluated_all], week),
+            cfg("CATALOGUE", [self.catalogue], week * 52),
+            cfg("DLQ", [self.dlq_all], week * 4),
+        ]
+
+
+async def connect(url: str, name: str) -> NatsClient:
+    async def on_error(exc: Exception) -> None:
+        log.warning("nats_error", error=str(exc))
+
+    nc: NatsClient = await nats.connect(
+        url,
+        name=name,
+        error_cb=on_error,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=3,
+    )
+    return nc
+
+
+async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
+    """Create or update every stream; safe to run from every replica at every start."""
+    for config in subjects.stream_configs():
+        try:
+            await js.stream_info(config.name)
+            await js.update_stream(config)
+        except NotFoundError:
+            await js.add_stream(config)
+
+
+def encode(event: ev.Event) -> tuple[bytes, dict[str, str]]:
+    payload = event.to_bytes()
+    headers = {"Nats-Msg-Id": event.event_id, "Guardian-Event": event.event_type}
+    if len(payload) > COMPRESS_OVER_BYTES:
+        payload = zlib.compress(payload, 6)
+        headers[ev.HEADER_ENCODING] = "zlib"
+    return payload, headers
+
+
+def decode(msg: Msg, model: type[E]) -> E:
+    data = msg.data
+    if (msg.headers or {}).get(ev.HEADER_ENCODING) == "zlib":
+        data = zlib.decompress(data)
+    return model.model_validate_json(data)
+
+
+async def publish(
+    js: JetStreamContext, subject: str, event: ev.Event, extra_headers: dict[str, str] | None = None
+) -> None:
+    payload, headers = encode(event)
+    if extra_headers:
+        headers.update(extra_headers)
+    await js.publish(subject, payload, headers=headers)
+
+
+async def publish_many(
+    js: JetStreamContext,
+    items: Sequence[tuple[str, ev.Event, dict[str, str] | None]],
+    *,
+    window: int = 256,
+) -> None:
+    """Publish with up to ``window`` acks outstanding; raises if any publish failed."""
+    for start in range(0, len(items), window):
+        chunk = items[start : start + window]
+        await asyncio.gather(*(publish(js, s, e, h) for s, e, h in chunk))
+
+
+def snapshot_headers(snapshot: ev.ResourceSnapshot) -> dict[str, str]:
+    return {
+        ev.HEADER_SCAN_ID: snapshot.scan_id,
+        ev.HEADER_SEQ: str(snapshot.seq),
+        ev.HEADER_ARN: snapshot.arn,
+        ev.HEADER_RESOURCE_TYPE: snapshot.resource_type,
+        ev.HEADER_ACCOUNT: snapshot.account_id,
+        ev.HEADER_REGION: snapshot.region,
+        ev.HEADER_COLLECTION_REGION: snapshot.collection_region,
+        ev.HEADER_SERVICE: snapshot.service,
+    }
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Errors that say a dependency is down, not that the message is bad: retry without limit."""
+    if isinstance(exc, OSError | ConnectionError | asyncio.TimeoutError):
+        return True
+    module = type(exc).__module__
+    name = type(exc).__name__
+    if module.startswith("asyncpg") and (
+        "Connection" in name or "CannotConnectNow" in name or "TooManyConnections" in name
+    ):
+        return True
+    return module.startswith("nats")
+
+
+@dataclass
+class Delivery(Generic[E]):
+    msg: Msg
+    event: E
+
+    @property
+    def deliveries(self) -> int:
+        return int(self.msg.metadata.num_delivered)
+
+
+BatchHandler = Callable[[list[Delivery[E]]], Awaitable[None]]
+
+
+@dataclass
+class Consumer(Generic[E]):
+    """A durable pull consumer: fetch a batch, hand it over, ack after the handler commits."""
+
+    js: JetStreamContext
+    subjects: Subjects
+    stream: str
+    durable: str
+    filter_subject: str
+    model: type[E]
+    handler: BatchHandler[E]
+    batch_size: int = 200
+    fetch_timeout: float = 1.0
+    ack_wait: float = 60.0
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_ack_pending=max(1000, self.batch_size * 4),
+            filter_subject=self.filter_subject,
+        )
+        stream_name = self.subjects.stream(self.stream)
+        self._sub = await self.js.pull_subscribe(
+            self.filter_subject, durable=self.durable, stream=stream_name, config=config
+        )
+        self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
+
+    async def stop(self) -> None:
+        """Finish the batch in hand, then stop fetching."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def lag(self) -> int:
+        info = await self._sub.consumer_info()
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msgs = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+            except (TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:
+                log.warning("fetch_failed", consumer=self.durable, error=str(exc))
+                await asyncio.sleep(0.5)
+                continue
+            await self._process(msgs)
+
+    async def _process(self, msgs: list[Msg]) -> None:
+        good: list[Delivery[E]] = []
+        for msg in msgs:
+            try:
+                good.append(Delivery(msg, decode(msg, self.model)))
+            except (ValidationError, ValueError, zlib.error) as exc:
+                await self._dead_letter(msg, f"undecodable {self.model.__name__}: {_first_line(exc)}")
+        if not good:
+            return
+        try:
+            await self.handler(good)
+        except Exception as exc:
+            if len(good) == 1:
+                await self._failed(good[0], exc)
+                return
+            # Isolate the bad message: retry one by one, so one poison message cannot hold a batch.
+            log.info("batch_failed_isolating", consumer=self.durable, size=len(good), error=str(exc))
+            for delivery in good:
+                try:
+                    await self.handler([delivery])
+                except Exception as single_exc:
+                    await self._failed(delivery, single_exc)
+                else:
+                    await delivery.msg.ack()
+            return
+        for delivery in good:
+            await delivery.msg.ack()
+        MESSAGES_HANDLED.labels(consumer=self.durable).inc(len(good))
+
+    async def _failed(self, delivery: Delivery[E], exc: Exception) -> None:
+        if is_outage(exc):
+            log.warning("handler_outage", consumer=self.durable, error=str(exc))
+            await delivery.msg.nak(delay=min(30.0, 0.5 * delivery.deliveries))
+            return
+        if delivery.deliveries >= MAX_POISON_DELIVERIES:
+            await self._dead_letter(delivery.msg, f"handler failed {delivery.deliveries} times: {exc!r}")
+            return
+        log.warning("handler_failed", consumer=self.durable, error=repr(exc), deliveries=delivery.deliveries)
+        await delivery.msg.nak(delay=0.2 * delivery.deliveries)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        headers = msg.headers or {}
+        seq_header = headers.get(ev.HEADER_SEQ)
+        meta = msg.metadata
+        letter = ev.DeadLetter(
+            event_id=ev.DeadLetter.make_id(self.durable, meta.stream, meta.sequence.stream),
+            source_subject=msg.subject,
+            source_stream_seq=meta.sequence.stream,
+            consumer=self.durable,
+            reason=reason[:2000],
+            dead_lettered_at=datetime.now(UTC),
+            scan_id=headers.get(ev.HEADER_SCAN_ID),
+            seq=int(seq_header) if seq_header and seq_header.isdigit() else None,
+            arn=headers.get(ev.HEADER_ARN),
+            resource_type=headers.get(ev.HEADER_RESOURCE_TYPE),
+            account_id=headers.get(ev.HEADER_ACCOUNT),
+            region=headers.get(ev.HEADER_REGION),
+            collection_region=headers.get(ev.HEADER_COLLECTION_REGION),
+            service=headers.get(ev.HEADER_SERVICE),
+            payload_excerpt=base64.b64encode(msg.data[:2048]).decode(),
+        )
+        await publish(self.js, self.subjects.dlq(self.durable), letter)
+        # Ack (not term) only after the dead letter is safely stored in its own stream.
+        await msg.ack()
+        DEAD_LETTERS.labels(consumer=self.durable).inc()
+        log.error("dead_lettered", consumer=self.durable, subject=msg.subject, reason=reason)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def stream_exists(js: JetStreamContext, name: str) -> bool:
+    try:
+        await js.stream_info(name)
+    except NotFoundError:
+        return False
+    return True
+
+
+def describe(headers: dict[str, Any] | None) -> dict[str, Any]:
+    return dict(headers or {})

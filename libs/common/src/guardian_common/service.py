@@ -1,0 +1,152 @@
+"""The frame every service's app factory builds on.
+
+``build_app`` gives each service the same lifespan (open the database pool and the NATS connection,
+run migrations, create streams, start the service's own workers; close everything in reverse) and
+the same open endpoints: ``/healthz`` (the process is alive), ``/readyz`` (database and NATS answer)
+and ``/metrics`` (Prometheus). Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from guardian_common import bus, db
+from guardian_common.errors import ERROR_RESPONSES, install_error_handlers
+from guardian_common.logging import configure_logging, get_logger
+from guardian_common.metrics import REQUEST_SECONDS
+from guardian_common.settings import ServiceSettings
+
+log = get_logger("guardian.service")
+
+
+@dataclass
+class Runtime:
+    """Connections a running service holds; built in the lifespan, stored on ``app.state``."""
+
+    name: str
+    settings: ServiceSettings
+    subjects: bus.Subjects
+    pool: asyncpg.Pool | None = None
+    nc: NatsClient | None = None
+    js: JetStreamContext | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require_pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise RuntimeError(f"{self.name} has no database")
+        return self.pool
+
+    def require_js(self) -> JetStreamContext:
+        if self.js is None:
+            raise RuntimeError(f"{self.name} is not connected to NATS")
+        return self.js
+
+
+Hook = Callable[[Runtime], Awaitable[None]]
+
+
+def build_app(
+    *,
+    name: str,
+    title: str,
+    description: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    schema: str | None,
+    migrations_package: str | None,
+    on_start: Hook | None = None,
+    on_stop: Hook | None = None,
+    version: str = "0.1.0",
+) -> FastAPI:
+    configure_logging(settings.log_level, json=settings.log_json)
+    subjects = bus.Subjects(settings.bus_prefix)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(name=name, settings=settings, subjects=subjects)
+        app.state.runtime = runtime
+        if schema is not None:
+            if settings.environment != "production":
+                await db.ensure_database(settings.database_url)
+            if migrations_package is not None:
+                applied = await db.migrate(settings.database_url, schema, migrations_package)
+                if applied:
+                    log.info("migrations_applied", service=name, applied=applied)
+            runtime.pool = await db.create_pool(settings.database_url, schema)
+        runtime.nc = await bus.connect(settings.nats_url, name=f"guardian-{name}")
+        runtime.js = runtime.nc.jetstream()
+        await bus.ensure_streams(runtime.js, subjects)
+        try:
+            if on_start is not None:
+                await on_start(runtime)
+            log.info("service_started", service=name)
+            yield
+        finally:
+            if on_stop is not None:
+                await on_stop(runtime)
+            if runtime.nc is not None and not runtime.nc.is_closed:
+                await runtime.nc.drain()
+            if runtime.pool is not None:
+                await runtime.pool.close()
+            log.info("service_stopped", service=name)
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        REQUEST_SECONDS.labels(name, request.method, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.get("/healthz", tags=["operations"], include_in_schema=True)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(request: Request) -> JSONResponse:
+        runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+        checks: dict[str, bool] = {}
+        if runtime is not None:
+            if schema is not None:
+                checks["database"] = runtime.pool is not None and await db.ping(runtime.pool)
+            checks["nats"] = runtime.nc is not None and runtime.nc.is_connected
+        ready = runtime is not None and all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime

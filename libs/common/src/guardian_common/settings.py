@@ -1,0 +1,36 @@
+"""Typed settings shared by every service; each service subclasses :class:`ServiceSettings`.
+
+Settings are built in the app factory (never at import) from ``GUARDIAN_*`` variables.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_AUTH_SECRET = "guardian-development-only-secret"
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUARDIAN_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/guardian"
+    nats_url: str = "nats://127.0.0.1:4222"
+    # Prefix of every subject and stream this deployment uses; tests give each run its own.
+    bus_prefix: str = Field(default="guardian", pattern=r"^[a-z][a-z0-9_]{0,30}$")
+    auth_secret: str = DEV_AUTH_SECRET
+    log_level: str = "INFO"
+    log_json: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> ServiceSettings:
+        if self.environment == "production" and self.auth_secret == DEV_AUTH_SECRET:
+            raise ValueError("GUARDIAN_AUTH_SECRET must be set to a real secret in production")
+        if self.environment == "production" and len(self.auth_secret) < 32:
+            raise ValueError("GUARDIAN_AUTH_SECRET must be at least 32 characters in production")
+        return self

@@ -1,0 +1,1 @@
+"""Reusable test infrastructure: moto server, fault proxy, PostgreSQL and NATS."""
