@@ -82,9 +82,7 @@ def _key_from_request(request: Request) -> str | None:
 def authenticate(request: Request) -> Principal:
     key = _key_from_request(request)
     if not key:
-        raise Unauthenticated(
-            "An API key is required: send 'Authorization: Bearer <key>'.", code="missing_api_key"
-        )
+        raise Unauthenticated("An API key is required: send 'Authorization: Bearer <key>'.", code="missing_api_key")
     secret: str = request.app.state.settings.auth_secret
     principal = verify_key(secret, key)
     request.state.principal = principal

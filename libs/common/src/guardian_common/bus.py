@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from guardian_common import events as ev
 from guardian_common.logging import get_logger
@@ -30,7 +30,7 @@ from guardian_common.metrics import DEAD_LETTERS, MESSAGES_HANDLED
 
 log = get_logger("guardian.bus")
 
-E = TypeVar("E", bound=ev.Event)
+E = TypeVar("E", bound=BaseModel)
 
 # Compress anything larger than this; NATS' default max_payload is 1 MiB.
 COMPRESS_OVER_BYTES = 64 * 1024
@@ -130,6 +130,7 @@ async def connect(url: str, name: str) -> NatsClient:
 async def ensure_streams(js: JetStreamContext, subjects: Subjects) -> None:
     """Create or update every stream; safe to run from every replica at every start."""
     for config in subjects.stream_configs():
+        assert config.name is not None
         try:
             await js.stream_info(config.name)
             await js.update_stream(config)
@@ -174,16 +175,17 @@ async def publish_many(
         await asyncio.gather(*(publish(js, s, e, h) for s, e, h in chunk))
 
 
-def snapshot_headers(snapshot: ev.ResourceSnapshot) -> dict[str, str]:
+def resource_headers(event: ev.ResourceSnapshot | ev.SnapshotEvaluated) -> dict[str, str]:
+    """Headers naming the resource, so even an undecodable message can be attributed."""
     return {
-        ev.HEADER_SCAN_ID: snapshot.scan_id,
-        ev.HEADER_SEQ: str(snapshot.seq),
-        ev.HEADER_ARN: snapshot.arn,
-        ev.HEADER_RESOURCE_TYPE: snapshot.resource_type,
-        ev.HEADER_ACCOUNT: snapshot.account_id,
-        ev.HEADER_REGION: snapshot.region,
-        ev.HEADER_COLLECTION_REGION: snapshot.collection_region,
-        ev.HEADER_SERVICE: snapshot.service,
+        ev.HEADER_SCAN_ID: event.scan_id,
+        ev.HEADER_SEQ: str(event.seq),
+        ev.HEADER_ARN: event.arn,
+        ev.HEADER_RESOURCE_TYPE: event.resource_type,
+        ev.HEADER_ACCOUNT: event.account_id,
+        ev.HEADER_REGION: event.region,
+        ev.HEADER_COLLECTION_REGION: event.collection_region,
+        ev.HEADER_SERVICE: event.service,
     }
 
 
@@ -343,15 +345,3 @@ class Consumer(Generic[E]):
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-async def stream_exists(js: JetStreamContext, name: str) -> bool:
-    try:
-        await js.stream_info(name)
-    except NotFoundError:
-        return False
-    return True
-
-
-def describe(headers: dict[str, Any] | None) -> dict[str, Any]:
-    return dict(headers or {})

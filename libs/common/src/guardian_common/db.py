@@ -139,10 +139,10 @@ async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
         yield conn
 
 
-async def ping(pool: asyncpg.Pool, timeout: float = 2.0) -> bool:
+async def ping(pool: asyncpg.Pool, limit_seconds: float = 2.0) -> bool:
     try:
-        async with pool.acquire(timeout=timeout) as conn:
-            value: Any = await conn.fetchval("SELECT 1", timeout=timeout)
+        async with pool.acquire(timeout=limit_seconds) as conn:
+            value: Any = await conn.fetchval("SELECT 1", timeout=limit_seconds)
             return bool(value == 1)
     except Exception:
         return False

@@ -66,9 +66,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def guardian_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GuardianError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(
-            {"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers
-        )
+        return JSONResponse({"error": exc.code, "detail": exc.detail}, status_code=exc.status, headers=headers)
 
     async def validation_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -10,9 +10,5 @@ MESSAGES_HANDLED = Counter(
 DEAD_LETTERS = Counter(
     "guardian_dead_letters_total", "Messages sent to the dead-letter subject, by consumer", ["consumer"]
 )
-CONSUMER_LAG = Gauge(
-    "guardian_consumer_lag_messages", "Messages pending or unacknowledged, by consumer", ["consumer"]
-)
-REQUEST_SECONDS = Histogram(
-    "guardian_http_request_seconds", "HTTP request duration", ["service", "method", "status"]
-)
+CONSUMER_LAG = Gauge("guardian_consumer_lag_messages", "Messages pending or unacknowledged, by consumer", ["consumer"])
+REQUEST_SECONDS = Histogram("guardian_http_request_seconds", "HTTP request duration", ["service", "method", "status"])

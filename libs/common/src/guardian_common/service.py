@@ -115,9 +115,7 @@ def build_app(
     async def timing(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        REQUEST_SECONDS.labels(name, request.method, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
+        REQUEST_SECONDS.labels(name, request.method, str(response.status_code)).observe(time.perf_counter() - started)
         return response
 
     @app.get("/healthz", tags=["operations"], include_in_schema=True)

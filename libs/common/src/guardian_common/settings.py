@@ -14,7 +14,7 @@ DEV_AUTH_SECRET = "guardian-development-only-secret"
 
 
 class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GUARDIAN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GUARDIAN_", extra="ignore", populate_by_name=True)
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/guardian"

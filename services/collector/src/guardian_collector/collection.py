@@ -14,7 +14,6 @@ from typing import Any
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
-from guardian_common.events import UnitStatus
 
 from guardian_collector.collectors import all_collectors
 from guardian_collector.collectors.base import (
@@ -26,6 +25,7 @@ from guardian_collector.collectors.base import (
     UnitContext,
     UnitFailed,
 )
+from guardian_common.events import UnitStatus
 
 GLOBAL = "global"
 ACCOUNT_SERVICE = "account"
@@ -73,7 +73,7 @@ Progress = Callable[[UnitOutcome], Awaitable[None]]
 def _s3control_host_fix(request: Any, **_: Any) -> None:
     """With a custom endpoint, s3control prefixes the host with the account id; undo that."""
     url = str(request.url)
-    scheme, _, rest = url.partition("://")
+    scheme, _sep, rest = url.partition("://")
     host, slash, path = rest.partition("/")
     first, dot, remainder = host.partition(".")
     if dot and first.isdigit() and len(first) == 12:
@@ -196,21 +196,22 @@ async def collect_account(
         if progress is not None:
             await progress(outcome)
 
-    jobs = []
+    jobs: list[Awaitable[None]] = []
     for collector in collectors:
         unit_regions = [GLOBAL] if collector.global_service else regions
         jobs.extend(run_unit(collector, r) for r in unit_regions)
     await asyncio.gather(*jobs)
 
-    # Final phase: the account context, one global snapshot and one per region.
-    context = UnitOutcome(region=GLOBAL, service=ACCOUNT_SERVICE)
+    # Final phase: the account context, one global snapshot and one per region, each its own unit
+    # so that a scan of fewer regions never closes another region's context.
     for region in [GLOBAL, *regions]:
+        context = UnitOutcome(region=region, service=ACCOUNT_SERVICE)
         resource = build_account_context(facts, collectors, account_id, region, pool.target.partition)
-        await emit(resource, GLOBAL, ACCOUNT_SERVICE)
-        context.emitted += 1
-    outcomes.append(context)
-    if progress is not None:
-        await progress(context)
+        await emit(resource, region, ACCOUNT_SERVICE)
+        context.emitted = 1
+        outcomes.append(context)
+        if progress is not None:
+            await progress(context)
     return CollectionOutcome(units=outcomes, facts=facts)
 
 

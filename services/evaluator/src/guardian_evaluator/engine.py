@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from guardian_common.events import CheckResult, ResourceSnapshot, Status
-
 from guardian_evaluator.registry import REGISTRY, Registry, Snapshot
 
 

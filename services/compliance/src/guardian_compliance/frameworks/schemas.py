@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from guardian_compliance.posture.status import CheckOutcome, ControlResult, Readiness, RequirementResult
+
+
+class CategoryOut(BaseModel):
+    id: str
+    name: str
+    required: bool
+    description: str
+
+
+class FrameworkOut(BaseModel):
+    id: str
+    name: str
+    title: str
+    version: str
+    subscribed: bool
+    subscribed_at: datetime | None
+    categories: list[CategoryOut]
+    requirement_count: int
+
+
+class SubscriptionOut(BaseModel):
+    framework_id: str
+    subscribed: bool
+
+
+class ResultContext(BaseModel):
+    scan_id: str
+    scan_state: str
+    partial: bool
+    finalised_at: datetime | None
+    framework_version: str
+    library_version: str
+    catalogue_version: str | None
+    account_id: str | None
+    regions: list[str]
+
+
+class ReadinessOut(BaseModel):
+    framework: str
+    result: ResultContext
+    readiness: Readiness
+
+
+class RequirementList(BaseModel):
+    framework: str
+    result: ResultContext
+    total: int
+    items: list[RequirementResult]
+
+
+class ControlList(BaseModel):
+    framework: str
+    result: ResultContext
+    total: int
+    items: list[ControlResult]
+
+
+class ResourceFinding(BaseModel):
+    check_id: str
+    resource_arn: str
+    resource_type: str
+    resource_name: str
+    account_id: str
+    region: str
+    status: str
+    severity: str
+    reason: str
+    observed_at: datetime
+    status_since: datetime
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class CheckDetail(CheckOutcome):
+    description: str
+    remediation: str
+    resource_type: str | None
+
+
+class ControlDetail(BaseModel):
+    framework: str
+    result: ResultContext
+    control: ControlResult
+    checks: list[CheckDetail]
+    failing_resources: list[ResourceFinding]
+    rationale: dict[str, str]
+
+
+class ExportRequirement(BaseModel):
+    id: str
+    category: str
+    status: str
+    controls: list[str]
+    title: str
+    reason: str
+
+
+class ExportControl(BaseModel):
+    id: str
+    title: str
+    status: str
+    requirements: list[str]
+    checks: list[str]
+    owner: str
+    kind: str
+    reason: str
+
+
+class ExportFinding(BaseModel):
+    check_id: str
+    resource_arn: str
+    resource_type: str
+    account_id: str
+    region: str
+    status: str
+    severity: str
+    reason: str
+    resource_name: str
+    observed_at: datetime
+
+
+class Export(BaseModel):
+    framework: str
+    framework_version: str
+    generated_at: datetime
+    scan_id: str
+    scope: dict[str, Any]
+    readiness: Readiness
+    requirements: list[ExportRequirement]
+    controls: list[ExportControl]
+    findings: list[ExportFinding]
+    versions: dict[str, Any]

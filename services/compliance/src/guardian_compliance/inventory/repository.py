@@ -1,0 +1,134 @@
+"""Every query on the inventory: resources and their configuration history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from guardian_common.events import ResourceSnapshot
+from guardian_compliance.inventory.normalise import config_hash, normalise
+
+
+class InventoryRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def observe(self, snapshots: Sequence[ResourceSnapshot]) -> None:
+        """Upsert resources when newer than stored; append a configuration version when it changed."""
+        if not snapshots:
+            return
+        latest: dict[str, ResourceSnapshot] = {}
+        for snap in snapshots:
+            if snap.arn not in latest or latest[snap.arn].observed_at < snap.observed_at:
+                latest[snap.arn] = snap
+        stored = await self.conn.fetch(
+            "SELECT arn, config_hash, observed_at FROM resources WHERE arn = ANY($1::text[])", list(latest)
+        )
+        known = {r["arn"]: r for r in stored}
+        rows: list[tuple[Any, ...]] = []
+        versions: list[tuple[Any, ...]] = []
+        for snap in latest.values():
+            old = known.get(snap.arn)
+            if old is not None and old["observed_at"] >= snap.observed_at:
+                continue
+            normalised = normalise(snap.configuration)
+            digest = config_hash(snap.configuration)
+            rows.append(
+                (
+                    snap.arn,
+                    snap.resource_type,
+                    snap.name,
+                    snap.account_id,
+                    snap.region,
+                    snap.collection_region,
+                    snap.service,
+                    dict(snap.tags),
+                    digest,
+                    normalised,
+                    snap.observed_at,
+                    snap.scan_id,
+                )
+            )
+            if old is None or old["config_hash"] != digest:
+                versions.append((snap.arn, digest, snap.observed_at, snap.scan_id, normalised))
+        await self.conn.executemany(
+            "INSERT INTO resources AS r (arn, resource_type, name, account_id, region, collection_region, service,"
+            " tags, config_hash, configuration, observed_at, first_seen, last_seen, last_scan_id, state)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, 'active')"
+            " ON CONFLICT (arn) DO UPDATE SET resource_type = EXCLUDED.resource_type, name = EXCLUDED.name,"
+            " region = EXCLUDED.region, collection_region = EXCLUDED.collection_region, tags = EXCLUDED.tags,"
+            " config_hash = EXCLUDED.config_hash, configuration = EXCLUDED.configuration,"
+            " observed_at = EXCLUDED.observed_at, last_seen = EXCLUDED.observed_at,"
+            " last_scan_id = EXCLUDED.last_scan_id, state = 'active', closed_at = NULL"
+            " WHERE r.observed_at < EXCLUDED.observed_at",
+            rows,
+        )
+        await self.conn.executemany(
+            "INSERT INTO resource_configs (arn, config_hash, observed_at, scan_id, configuration)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            versions,
+        )
+
+    async def close_missing(
+        self,
+        scan_id: str,
+        account_id: str,
+        collection_region: str,
+        service: str,
+        before: datetime,
+        at: datetime,
+    ) -> int:
+        result: str = await self.conn.execute(
+            "UPDATE resources r SET state = 'closed', closed_at = $6"
+            " WHERE r.account_id = $2 AND r.collection_region = $3 AND r.service = $4 AND r.state <> 'closed'"
+            " AND r.observed_at < $5"
+            " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.scan_id = $1 AND e.arn = r.arn)",
+            scan_id,
+            account_id,
+            collection_region,
+            service,
+            before,
+            at,
+        )
+        return int(result.split()[-1])
+
+    async def mark_stale(
+        self, scan_id: str, account_id: str, collection_region: str, service: str, before: datetime
+    ) -> int:
+        result: str = await self.conn.execute(
+            "UPDATE resources r SET state = 'stale'"
+            " WHERE r.account_id = $2 AND r.collection_region = $3 AND r.service = $4 AND r.state = 'active'"
+            " AND r.observed_at < $5"
+            " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.scan_id = $1 AND e.arn = r.arn)",
+            scan_id,
+            account_id,
+            collection_region,
+            service,
+            before,
+        )
+        return int(result.split()[-1])
+
+    async def list(
+        self,
+        *,
+        resource_type: str | None,
+        account_id: str | None,
+        region: str | None,
+        include_closed: bool,
+        limit: int,
+        offset: int,
+    ) -> tuple[int, list[asyncpg.Record]]:
+        where = (
+            " WHERE ($1::text IS NULL OR resource_type = $1) AND ($2::text IS NULL OR account_id = $2)"
+            " AND ($3::text IS NULL OR region = $3) AND ($4 OR state <> 'closed')"
+        )
+        args = (resource_type, account_id, region, include_closed)
+        total: int = await self.conn.fetchval(f"SELECT count(*) FROM resources{where}", *args)
+        rows = await self.conn.fetch(
+            f"SELECT * FROM resources{where} ORDER BY resource_type, arn LIMIT {int(limit)} OFFSET {int(offset)}",
+            *args,
+        )
+        return total, rows

@@ -1,0 +1,597 @@
+"""Golden tests: S3 and CloudTrail seeded in moto, collected by the real collectors, judged by the real checks.
+
+Every S3 and CloudTrail check is shown PASS on a well-configured resource and FAIL on a badly
+configured one, both produced by the collectors from moto's answers. The last test denies a few
+reads (a botocore ``before-call`` hook answering 403 AccessDenied in place of moto, so the
+collectors' own error handling runs) and shows the affected checks turn ERROR, never PASS.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+from typing import Any
+
+import botocore.session
+import pytest
+from aiobotocore.session import get_session
+from botocore.validate import validate_parameters
+
+from guardian_collector.collection import (
+    AwsTarget,
+    ClientPool,
+    CollectionOutcome,
+    _s3control_host_fix,
+    collect_account,
+)
+from guardian_collector.collectors.base import CallError, Read, Resource
+from guardian_collector.collectors.cloudtrail import ALL_USERS_URI, bucket_exposure, management_events
+from guardian_collector.collectors.s3 import PolicyParseError, bucket_region, policy_document
+from guardian_common.events import Status, UnitStatus
+from guardian_evaluator.checks import load_all
+from guardian_evaluator.registry import REGISTRY, Snapshot
+from guardian_testkit.moto import MotoServer
+
+ACCOUNT = "123456789012"
+REGIONS = ["us-east-1", "eu-west-1"]
+GOOD_BUCKET = "guardian-good-data"
+BAD_BUCKET = "guardian-bad-data"
+LOG_BUCKET = "guardian-access-logs"
+GOOD_TRAIL = "guardian-org-trail"
+BAD_TRAIL = "guardian-local-trail"
+LOG_GROUP = f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:cloudtrail-events:*"
+CW_ROLE = f"arn:aws:iam::{ACCOUNT}:role/cloudtrail-to-cloudwatch"
+
+ALL_BLOCKED = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
+
+P, F, E = Status.PASS, Status.FAIL, Status.ERROR
+
+load_all()
+
+
+# --- fixtures (the pattern of services/collector/tests/conftest.py) --------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    moto_server.reset()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+Emitted = list[tuple[Resource, str, str]]
+Intercept = Callable[[str, str, str, str], "tuple[int, dict[str, Any]] | None"]
+"""intercept(service, operation, client_region, url) -> (HTTP status, parsed answer) to answer in
+moto's place, or None to let moto answer."""
+
+_BOTOCORE = botocore.session.get_session()
+
+
+def validated(service: str, operation: str, answer: dict[str, Any]) -> dict[str, Any]:
+    """An answer moto cannot give, checked against the service model (as botocore's Stubber does)."""
+    shape = _BOTOCORE.get_service_model(service).operation_model(operation).output_shape
+    validate_parameters(answer, shape)
+    return answer
+
+
+def access_denied(operation: str) -> tuple[int, dict[str, Any]]:
+    return 403, {"Error": {"Code": "AccessDenied", "Message": f"injected denial of {operation}"}}
+
+
+async def collect(moto: MotoServer, intercept: Intercept | None = None) -> tuple[Emitted, CollectionOutcome]:
+    emitted: Emitted = []
+
+    async def emit(resource: Resource, unit_region: str, service: str) -> None:
+        emitted.append((resource, unit_region, service))
+
+    session = get_session()
+    if intercept is not None:
+
+        def answer(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
+            service = str(model.service_model.service_name)
+            region = str(context.get("client_region"))
+            substitute = intercept(service, model.name, region, str(params.get("url", "")))
+            if substitute is None:
+                return None
+            status, parsed = substitute
+            return SimpleNamespace(status_code=status, headers={}, raw=None), parsed
+
+        # A before-call handler that returns a response short-circuits the HTTP call.
+        session.register("before-call", answer)
+
+    target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
+    async with ClientPool(target, session=session) as pool:
+        outcome = await collect_account(
+            pool, account_id=ACCOUNT, regions=REGIONS, services=["s3", "cloudtrail"], emit=emit
+        )
+    return emitted, outcome
+
+
+def snapshot(resource: Resource) -> Snapshot:
+    return Snapshot(
+        resource_type=resource.resource_type,
+        arn=resource.arn,
+        name=resource.name,
+        account_id=ACCOUNT,
+        region=resource.region,
+        tags=resource.tags,
+        configuration=resource.configuration,
+    )
+
+
+def verdicts(emitted: Emitted) -> dict[str, dict[str, Status | None]]:
+    """{resource name: {check id: status}} for every S3 and CloudTrail check on every emitted resource."""
+    out: dict[str, dict[str, Status | None]] = {}
+    for resource, _, _ in emitted:
+        checks = [c for c in REGISTRY.for_type(resource.resource_type) if c.id.startswith(("s3_", "cloudtrail_"))]
+        results: dict[str, Status | None] = {}
+        for chk in checks:
+            verdict = chk.fn(snapshot(resource), chk.parameters)
+            results[chk.id] = None if verdict is None else verdict.status
+        out[resource.name] = results
+    return out
+
+
+def reasons(emitted: Emitted, name: str, check_id: str) -> str:
+    resource = next(r for r, _, _ in emitted if r.name == name)
+    chk = REGISTRY.get(check_id)
+    verdict = chk.fn(snapshot(resource), chk.parameters)
+    assert verdict is not None
+    return verdict.reason
+
+
+def units(outcome: CollectionOutcome) -> dict[tuple[str, str], UnitStatus]:
+    return {(u.service, u.region): u.status for u in outcome.units}
+
+
+# --- seeding ---------------------------------------------------------------------------------
+
+
+def tls_only(bucket: str, *extra: dict[str, Any]) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                *extra,
+                {
+                    "Sid": "DenyInsecureTransport",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                },
+            ],
+        }
+    )
+
+
+def seed_buckets(moto: MotoServer) -> str:
+    s3 = moto.client("s3", "us-east-1")
+    key_arn = str(moto.client("kms", "us-east-1").create_key(Description="bucket key")["KeyMetadata"]["Arn"])
+
+    # Log bucket: private, TLS-only, lets the logging service write; no encryption config, no
+    # versioning and no logging of its own.
+    s3.create_bucket(Bucket=LOG_BUCKET)
+    s3.put_public_access_block(Bucket=LOG_BUCKET, PublicAccessBlockConfiguration=ALL_BLOCKED)
+    delivery = {
+        "Sid": "S3ServerAccessLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": ["s3:PutObject"],
+        "Resource": f"arn:aws:s3:::{LOG_BUCKET}/*",
+    }
+    s3.put_bucket_policy(Bucket=LOG_BUCKET, Policy=tls_only(LOG_BUCKET, delivery))
+
+    # Good bucket: KMS default encryption, every block on, access logging, versioning, TLS only.
+    s3.create_bucket(Bucket=GOOD_BUCKET)
+    s3.put_bucket_encryption(
+        Bucket=GOOD_BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
+    s3.put_public_access_block(Bucket=GOOD_BUCKET, PublicAccessBlockConfiguration=ALL_BLOCKED)
+    s3.put_bucket_logging(
+        Bucket=GOOD_BUCKET,
+        BucketLoggingStatus={"LoggingEnabled": {"TargetBucket": LOG_BUCKET, "TargetPrefix": f"{GOOD_BUCKET}/"}},
+    )
+    s3.put_bucket_versioning(Bucket=GOOD_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_policy(Bucket=GOOD_BUCKET, Policy=tls_only(GOOD_BUCKET))
+    s3.put_bucket_tagging(Bucket=GOOD_BUCKET, Tagging={"TagSet": [{"Key": "owner", "Value": "audit"}]})
+
+    # Bad bucket, in another region: no encryption config, public-read ACL without any block,
+    # no logging, versioning suspended, no policy.
+    eu = moto.client("s3", "eu-west-1")
+    eu.create_bucket(Bucket=BAD_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    eu.put_bucket_acl(Bucket=BAD_BUCKET, ACL="public-read")
+    eu.put_bucket_versioning(Bucket=BAD_BUCKET, VersioningConfiguration={"Status": "Suspended"})
+    return key_arn
+
+
+def seed_good_trail(moto: MotoServer, key_arn: str) -> None:
+    trails = moto.client("cloudtrail", "us-east-1")
+    trails.create_trail(
+        Name=GOOD_TRAIL,
+        S3BucketName=GOOD_BUCKET,
+        IsMultiRegionTrail=True,
+        IncludeGlobalServiceEvents=True,
+        EnableLogFileValidation=True,
+        KmsKeyId=key_arn,
+        CloudWatchLogsLogGroupArn=LOG_GROUP,
+        CloudWatchLogsRoleArn=CW_ROLE,
+    )
+    # moto keeps no default selector (AWS records all management events by default): set it.
+    trails.put_event_selectors(
+        TrailName=GOOD_TRAIL, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+    )
+    trails.start_logging(Name=GOOD_TRAIL)
+
+
+def seed_bad_trail(moto: MotoServer) -> None:
+    trails = moto.client("cloudtrail", "eu-west-1")
+    trails.create_trail(Name=BAD_TRAIL, S3BucketName=BAD_BUCKET, IsMultiRegionTrail=False)
+    trails.put_event_selectors(
+        TrailName=BAD_TRAIL,
+        AdvancedEventSelectors=[
+            {
+                "Name": "management writes only",
+                "FieldSelectors": [
+                    {"Field": "eventCategory", "Equals": ["Management"]},
+                    {"Field": "readOnly", "Equals": ["false"]},
+                ],
+            }
+        ],
+    )
+
+
+def block_account(moto: MotoServer) -> None:
+    control = moto.client("s3control", "us-east-1")
+    control.meta.events.register("before-send.s3-control.*", _s3control_host_fix)
+    control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=ALL_BLOCKED)
+
+
+# --- expected verdicts -----------------------------------------------------------------------
+
+BUCKET_CHECKS = (
+    "s3_bucket_default_encryption",
+    "s3_bucket_public_access_block",
+    "s3_bucket_not_public",
+    "s3_bucket_access_logging",
+    "s3_bucket_versioning",
+    "s3_bucket_secure_transport",
+)
+TRAIL_CHECKS = (
+    "cloudtrail_logging_enabled",
+    "cloudtrail_log_file_validation",
+    "cloudtrail_kms_encryption",
+    "cloudtrail_cloudwatch_logs",
+    "cloudtrail_bucket_not_public",
+)
+ACCOUNT_CHECKS = ("s3_account_public_access_block", "cloudtrail_multi_region_enabled")
+
+
+def row(checks: tuple[str, ...], *statuses: Status | None) -> dict[str, Status | None]:
+    assert len(checks) == len(statuses)
+    return dict(zip(checks, statuses, strict=True))
+
+
+def regional_contexts() -> dict[str, dict[str, Status | None]]:
+    return {f"{ACCOUNT} ({r})": row(ACCOUNT_CHECKS, None, None) for r in REGIONS}
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+async def test_good_and_bad_resources(moto: MotoServer) -> None:
+    key_arn = seed_buckets(moto)
+    seed_good_trail(moto, key_arn)
+    seed_bad_trail(moto)
+
+    emitted, outcome = await collect(moto)
+
+    assert all(status is UnitStatus.COMPLETE for status in units(outcome).values()), outcome.units
+    assert verdicts(emitted) == {
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P),
+        BAD_BUCKET: row(BUCKET_CHECKS, F, F, F, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
+        GOOD_TRAIL: row(TRAIL_CHECKS, P, P, P, P, P),
+        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F),
+        ACCOUNT: row(ACCOUNT_CHECKS, F, P),
+        **regional_contexts(),
+    }
+
+    resources = {r.name: r for r, _, _ in emitted}
+    # Regions and emission: the bad bucket lives in eu-west-1, each trail only in its home region.
+    assert resources[BAD_BUCKET].region == "eu-west-1"
+    assert resources[GOOD_BUCKET].region == "us-east-1"
+    assert [(r.region, unit) for r, unit, _ in emitted if r.name == GOOD_TRAIL] == [("us-east-1", "us-east-1")]
+    assert [(r.region, unit) for r, unit, _ in emitted if r.name == BAD_TRAIL] == [("eu-west-1", "eu-west-1")]
+    assert resources[GOOD_BUCKET].tags == {"owner": "audit"}
+
+    good = resources[GOOD_BUCKET].configuration
+    assert good["encryption"]["algorithm"] == "aws:kms"
+    assert good["encryption"]["kms_key_id"] == key_arn
+    assert "_errors" not in good
+    # moto's "no encryption configuration" shape.
+    assert resources[BAD_BUCKET].configuration["encryption"]["enabled"] is False
+    assert resources[BAD_BUCKET].configuration["public_acl_grants"] == [{"grantee": "AllUsers", "permission": "READ"}]
+
+    bad_trail = resources[BAD_TRAIL].configuration
+    assert bad_trail["management_events"] == {"read": False, "write": True}
+    assert bad_trail["bucket_exposure"]["is_public"] is True
+    assert resources[GOOD_TRAIL].configuration["management_events"] == {"read": True, "write": True}
+
+    account = resources[ACCOUNT].configuration
+    assert sorted(t["name"] for t in account["cloudtrail_trails"]) == [BAD_TRAIL, GOOD_TRAIL]
+    assert "_errors" not in account
+
+    assert "AllUsers:READ" in reasons(emitted, BAD_BUCKET, "s3_bucket_not_public")
+    assert "AllUsers:READ" in reasons(emitted, BAD_TRAIL, "cloudtrail_bucket_not_public")
+    assert "suspended" in reasons(emitted, BAD_BUCKET, "s3_bucket_versioning")
+    assert GOOD_TRAIL in reasons(emitted, ACCOUNT, "cloudtrail_multi_region_enabled")
+
+
+async def test_account_block_covers_buckets_and_missing_multi_region_trail_fails(moto: MotoServer) -> None:
+    seed_buckets(moto)
+    seed_bad_trail(moto)
+    block_account(moto)
+
+    emitted, outcome = await collect(moto)
+
+    assert all(status is UnitStatus.COMPLETE for status in units(outcome).values()), outcome.units
+    # The account-level block turns every setting on for every bucket and neutralises the public ACL
+    # grant of the bad bucket; the bad trail's own exposure read (bucket level only) still sees it.
+    assert verdicts(emitted) == {
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P),
+        BAD_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
+        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F),
+        ACCOUNT: row(ACCOUNT_CHECKS, P, F),
+        **regional_contexts(),
+    }
+    assert BAD_TRAIL in reasons(emitted, ACCOUNT, "cloudtrail_multi_region_enabled")
+
+
+async def test_denied_reads_become_errors_never_passes(moto: MotoServer) -> None:
+    key_arn = seed_buckets(moto)
+    seed_good_trail(moto, key_arn)
+    seed_bad_trail(moto)
+
+    def deny(service: str, operation: str, region: str, url: str) -> tuple[int, dict[str, Any]] | None:
+        denied = (
+            (operation == "GetBucketLogging" and GOOD_BUCKET in url)
+            or (service == "s3control" and operation == "GetPublicAccessBlock")  # the account-level block
+            or operation == "GetTrailStatus"
+            # Only the home region of the good trail fails to list: no qualifying trail is visible.
+            or (operation == "DescribeTrails" and region == "us-east-1")
+        )
+        return access_denied(operation) if denied else None
+
+    emitted, outcome = await collect(moto, deny)
+
+    assert units(outcome)[("s3", "global")] is UnitStatus.PARTIAL
+    assert units(outcome)[("cloudtrail", "us-east-1")] is UnitStatus.FAILED
+    assert units(outcome)[("cloudtrail", "eu-west-1")] is UnitStatus.PARTIAL
+    assert verdicts(emitted) == {
+        # Logging unreadable; every block on at bucket level, so the unreadable account block
+        # changes nothing for it.
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, E, P, P),
+        # The bad bucket's own block is known to be off but the account's is unknown: the
+        # settings it lacks and the ACL exposure cannot be judged.
+        BAD_BUCKET: row(BUCKET_CHECKS, F, E, E, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
+        BAD_TRAIL: row(TRAIL_CHECKS, E, F, F, F, F),
+        ACCOUNT: row(ACCOUNT_CHECKS, E, E),
+        **regional_contexts(),
+    }
+    errors = {r.name: r.configuration.get("_errors", {}) for r, _, _ in emitted}
+    assert set(errors[GOOD_BUCKET]) == {"logging", "account_public_access_block"}
+    assert errors[GOOD_BUCKET]["logging"].startswith("AccessDenied on get_bucket_logging")
+    assert set(errors[BAD_TRAIL]) == {"is_logging"}
+    assert "us-east-1" in errors[ACCOUNT]["cloudtrail_trails"]
+    assert set(errors[ACCOUNT]) == {"cloudtrail_trails", "s3_account_public_access_block"}
+    assert GOOD_TRAIL not in errors
+
+
+async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
+    """Shapes real AWS returns and moto does not: SSE-S3 by default on every bucket, an old Ireland
+    bucket whose location is "EU", ListBuckets' BucketRegion, and advanced event selectors that
+    exclude a noisy event source. Each answer is validated against the botocore service model."""
+    key_arn = seed_buckets(moto)
+    seed_good_trail(moto, key_arn)
+
+    sse_s3_default = validated(
+        "s3",
+        "GetBucketEncryption",
+        {
+            "ServerSideEncryptionConfiguration": {
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]
+            }
+        },
+    )
+    ireland = validated("s3", "GetBucketLocation", {"LocationConstraint": "EU"})
+    selectors = validated(
+        "cloudtrail",
+        "GetEventSelectors",
+        {
+            "TrailARN": f"arn:aws:cloudtrail:us-east-1:{ACCOUNT}:trail/{GOOD_TRAIL}",
+            "AdvancedEventSelectors": [
+                {
+                    "Name": "management events without KMS",
+                    "FieldSelectors": [
+                        {"Field": "eventCategory", "Equals": ["Management"]},
+                        {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]},
+                    ],
+                }
+            ],
+        },
+    )
+    listing = validated(
+        "s3",
+        "ListBuckets",
+        {
+            "Buckets": [
+                {"Name": GOOD_BUCKET, "BucketRegion": "us-east-1"},
+                {"Name": BAD_BUCKET},
+                {"Name": LOG_BUCKET, "BucketRegion": "us-east-1"},
+            ],
+            "Owner": {"ID": "owner"},
+        },
+    )
+    asked: list[tuple[str, str]] = []
+
+    def real_aws(service: str, operation: str, region: str, url: str) -> tuple[int, dict[str, Any]] | None:
+        asked.append((operation, url))
+        if operation == "ListBuckets":
+            return 200, listing
+        if operation == "GetBucketEncryption" and BAD_BUCKET in url:
+            return 200, sse_s3_default
+        if operation == "GetBucketLocation" and BAD_BUCKET in url:
+            return 200, ireland
+        if operation == "GetEventSelectors":
+            return 200, selectors
+        return None
+
+    emitted, outcome = await collect(moto, real_aws)
+
+    assert all(status is UnitStatus.COMPLETE for status in units(outcome).values()), outcome.units
+    resources = {r.name: r for r, _, _ in emitted}
+    bad = resources[BAD_BUCKET]
+    assert bad.region == "eu-west-1"
+    assert bad.configuration["encryption"] == {
+        "enabled": True,
+        "algorithm": "AES256",
+        "kms_key_id": None,
+        "bucket_key": False,
+        "rules": [{"algorithm": "AES256", "kms_key_id": None, "bucket_key": False}],
+    }
+    assert verdicts(emitted)[BAD_BUCKET]["s3_bucket_default_encryption"] is Status.PASS
+    assert "SSE-S3" in reasons(emitted, BAD_BUCKET, "s3_bucket_default_encryption")
+    # Buckets whose region came with the listing are not asked for their location.
+    located = [url for op, url in asked if op == "GetBucketLocation"]
+    assert len(located) == 1
+    assert BAD_BUCKET in located[0]
+    assert resources[GOOD_TRAIL].configuration["management_events"] == {"read": True, "write": True}
+    assert verdicts(emitted)[ACCOUNT]["cloudtrail_multi_region_enabled"] is Status.PASS
+
+
+# --- collector derivations on answers the seeded scans above do not produce -------------------
+
+ERR = Read(error=CallError("get_bucket_acl", "AccessDenied", "denied"))
+PRIVATE_ACL = Read(value={"Grants": [{"Grantee": {"Type": "CanonicalUser", "ID": "o"}, "Permission": "FULL_CONTROL"}]})
+PUBLIC_ACL = Read(value={"Grants": [{"Grantee": {"Type": "Group", "URI": ALL_USERS_URI}, "Permission": "READ"}]})
+PUBLIC_POLICY = Read(value={"PolicyStatus": {"IsPublic": True}})
+NO_POLICY = Read(absent=True)
+NO_BLOCK = Read(absent=True)
+FULL_BLOCK = Read(value={"PublicAccessBlockConfiguration": ALL_BLOCKED})
+
+
+@pytest.mark.parametrize(
+    ("status", "acl", "block", "expected"),
+    [
+        (NO_POLICY, PRIVATE_ACL, NO_BLOCK, False),
+        (PUBLIC_POLICY, PRIVATE_ACL, NO_BLOCK, True),
+        (PUBLIC_POLICY, PUBLIC_ACL, FULL_BLOCK, False),
+        # An unreadable ACL or policy status does not matter once the block neutralises it...
+        (ERR, ERR, FULL_BLOCK, False),
+        # ...but does otherwise; a known exposure stays a fact even beside an unknown one.
+        (NO_POLICY, ERR, NO_BLOCK, None),
+        (ERR, PUBLIC_ACL, NO_BLOCK, True),
+        (NO_POLICY, PUBLIC_ACL, ERR, None),
+        (NO_POLICY, PRIVATE_ACL, ERR, False),
+    ],
+)
+def test_trail_bucket_exposure(status: Read, acl: Read, block: Read, expected: bool | None) -> None:
+    result = bucket_exposure("trail-logs", status, acl, block)
+    if expected is None:
+        assert isinstance(result, CallError)
+        assert result.code == "AccessDenied"
+    else:
+        assert isinstance(result, dict)
+        assert result["is_public"] is expected
+        assert bool(result["reasons"]) is expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]}, (True, True)),
+        ({"EventSelectors": [{"ReadWriteType": "ReadOnly"}]}, (True, False)),
+        ({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": False}]}, (False, False)),
+        (
+            {"EventSelectors": [{"ReadWriteType": "ReadOnly"}, {"ReadWriteType": "WriteOnly"}]},
+            (True, True),
+        ),
+        ({"EventSelectors": [], "AdvancedEventSelectors": []}, (False, False)),
+        (
+            {
+                "AdvancedEventSelectors": [
+                    {
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Management"]},
+                            {"Field": "readOnly", "NotEquals": ["false"]},
+                        ]
+                    }
+                ]
+            },
+            (True, False),
+        ),
+        (
+            {
+                "AdvancedEventSelectors": [
+                    {
+                        "FieldSelectors": [
+                            {"Field": "eventCategory", "Equals": ["Management"]},
+                            {"Field": "eventSource", "Equals": ["iam.amazonaws.com"]},
+                        ]
+                    }
+                ]
+            },
+            (False, False),
+        ),
+        (
+            {
+                "AdvancedEventSelectors": [
+                    {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]}]},
+                ]
+            },
+            (False, False),
+        ),
+    ],
+)
+def test_trail_management_events(answer: dict[str, Any], expected: tuple[bool, bool]) -> None:
+    events = management_events(answer)
+    assert (events["read"], events["write"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("location", "region"), [(None, "us-east-1"), ("", "us-east-1"), ("EU", "eu-west-1"), ("ap-south-2", "ap-south-2")]
+)
+def test_bucket_region(location: str | None, region: str) -> None:
+    assert bucket_region(location) == region
+
+
+def test_unparsable_bucket_policy_is_an_error_not_a_missing_policy() -> None:
+    with pytest.raises(PolicyParseError):
+        policy_document({"Policy": "{not json"})
+    assert policy_document({"Policy": '{"Statement": []}'}) == {"Statement": []}
