@@ -3,6 +3,7 @@ three services running on loopback with a database and a bus prefix of their own
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,7 @@ from pathlib import Path
 import asyncpg
 import nats
 import pytest
+
 from guardian_cli.client import Endpoints, GuardianClient
 from guardian_cli.stack import LocalStack, StackConfig
 from guardian_common.auth import Role, mint_key
@@ -104,18 +106,14 @@ async def _delete_streams(url: str, prefix: str) -> None:
         js = nc.jetstream()
         for config in Subjects(prefix).stream_configs():
             assert config.name is not None
-            try:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(config.name)
-            except nats.js.errors.NotFoundError:
-                pass
     finally:
         await nc.close()
 
 
 @pytest.fixture
-async def running(
-    postgres_base: str, nats_url: str, proxy: FaultProxy, tmp_path: Path
-) -> AsyncIterator[Running]:
+async def running(postgres_base: str, nats_url: str, proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[Running]:
     """Every service, with its own database and bus prefix, reading AWS through the fault proxy."""
     token = uuid.uuid4().hex[:10]
     database = f"guardian_t_{token}"

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
+from conftest import Running
+
 from guardian_cli.follow import ScanOutcome, run_scan
 from guardian_common.auth import Role
 from guardian_testkit.faults import FaultRule
 from guardian_testkit.moto import MotoServer
-
-from conftest import Running
 
 ACCOUNT = "123456789012"
 TLS_ONLY = {
@@ -82,29 +81,47 @@ def seed(moto: MotoServer) -> dict[str, str]:
     iam.create_user(UserName="alice")
     iam.create_login_profile(UserName="alice", Password="A-long-passphrase-1!")
     serial = iam.create_virtual_mfa_device(VirtualMFADeviceName="alice")["VirtualMFADevice"]["SerialNumber"]
-    iam.enable_mfa_device(UserName="alice", SerialNumber=serial, AuthenticationCode1="123456",
-                          AuthenticationCode2="654321")
+    iam.enable_mfa_device(
+        UserName="alice", SerialNumber=serial, AuthenticationCode1="123456", AuthenticationCode2="654321"
+    )
     iam.create_user(UserName="bob")
     iam.create_login_profile(UserName="bob", Password="A-long-passphrase-2!")
 
     rds = moto.client("rds")
     rds.create_db_instance(
-        DBInstanceIdentifier="orders-db", Engine="postgres", DBInstanceClass="db.t3.micro",
-        MasterUsername="app", MasterUserPassword="secret-password-1", AllocatedStorage=20,
-        StorageEncrypted=True, MultiAZ=True, BackupRetentionPeriod=14, DeletionProtection=True,
+        DBInstanceIdentifier="orders-db",
+        Engine="postgres",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        MasterUserPassword="secret-password-1",
+        AllocatedStorage=20,
+        StorageEncrypted=True,
+        MultiAZ=True,
+        BackupRetentionPeriod=14,
+        DeletionProtection=True,
         PubliclyAccessible=False,
     )
     rds.create_db_instance(
-        DBInstanceIdentifier="legacy-db", Engine="mysql", DBInstanceClass="db.t3.micro",
-        MasterUsername="app", MasterUserPassword="secret-password-2", AllocatedStorage=20,
-        StorageEncrypted=False, MultiAZ=False, BackupRetentionPeriod=0, PubliclyAccessible=True,
+        DBInstanceIdentifier="legacy-db",
+        Engine="mysql",
+        DBInstanceClass="db.t3.micro",
+        MasterUsername="app",
+        MasterUserPassword="secret-password-2",
+        AllocatedStorage=20,
+        StorageEncrypted=False,
+        MultiAZ=False,
+        BackupRetentionPeriod=0,
+        PubliclyAccessible=True,
     )
     return {"good_volume": good_vol, "bad_volume": bad_vol}
 
 
 async def scan(running: Running, services: list[str] | None = None) -> ScanOutcome:
     outcome = await run_scan(
-        running.client, regions=["us-east-1", "eu-west-1"], services=services, poll_seconds=0.1,
+        running.client,
+        regions=["us-east-1", "eu-west-1"],
+        services=services,
+        poll_seconds=0.1,
         timeout_seconds=120,
     )
     assert outcome.final, outcome
@@ -118,6 +135,11 @@ async def findings(running: Running, **params: Any) -> list[dict[str, Any]]:
     response.raise_for_status()
     items: list[dict[str, Any]] = response.json()["items"]
     return items
+
+
+def expect(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["error"] == code, response.text
 
 
 def verdicts(items: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
@@ -179,7 +201,8 @@ async def test_scan_reaches_final_soc2_statuses_with_exact_findings(running: Run
     failing_control_reqs = {req for c in export["controls"] if c["status"] == "FAIL" for req in c["requirements"]}
     assert all(status_of[r] == "FAIL" for r in failing_control_reqs)
     procedural = [c for c in export["controls"] if c["kind"] == "procedural"]
-    assert procedural and all(c["status"] == "EVIDENCE_REQUIRED" for c in procedural)
+    assert procedural
+    assert all(c["status"] == "EVIDENCE_REQUIRED" for c in procedural)
 
     readiness = export["readiness"]
     applicable = [c for c in export["controls"] if c["status"] != "NOT_APPLICABLE"]
@@ -200,7 +223,8 @@ async def test_control_view_lists_failing_resources_and_filters(running: Running
     failing = {(r["check_id"], r["resource_name"]) for r in detail["failing_resources"]}
     assert ("s3_bucket_default_encryption", "acme-legacy-exports") in failing
     assert all(r["reason"] for r in detail["failing_resources"])
-    assert detail["rationale"] and all(detail["rationale"].values())
+    assert detail["rationale"]
+    assert all(detail["rationale"].values())
     remediation = {c["check_id"]: c["remediation"] for c in detail["checks"]}
     assert remediation["s3_bucket_default_encryption"]
 
@@ -211,10 +235,18 @@ async def test_control_view_lists_failing_resources_and_filters(running: Running
         availability = (await http.get(f"{base}/requirements", params={"category": "availability"})).json()
         assert {r["id"] for r in availability["items"]} == {"A1.1", "A1.2", "A1.3"}
         bad = await http.get(f"{base}/requirements", params={"category": "nonsense"})
-        assert bad.status_code == 422 and bad.json()["error"] == "unknown_category"
-        by_type = (await http.get(f"{running.stack.url('compliance')}/api/v1/findings",
-                                  params={"resource_type": "AWS::RDS::DBInstance", "status": "FAIL",
-                                          "region": "us-east-1", "account_id": ACCOUNT})).json()
+        expect(bad, 422, "unknown_category")
+        by_type = (
+            await http.get(
+                f"{running.stack.url('compliance')}/api/v1/findings",
+                params={
+                    "resource_type": "AWS::RDS::DBInstance",
+                    "status": "FAIL",
+                    "region": "us-east-1",
+                    "account_id": ACCOUNT,
+                },
+            )
+        ).json()
         assert by_type["total"] > 0
         assert {f["resource_name"] for f in by_type["items"]} == {"legacy-db"}
 
@@ -232,8 +264,17 @@ async def test_access_denied_on_s3_makes_its_checks_error_and_cli_exit_1(
         "GUARDIAN_HOME": str(tmp_path),
     }
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "guardian_cli.main", "scan", "--region", "us-east-1", "--region", "eu-west-1",
-        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "guardian_cli.main",
+        "scan",
+        "--region",
+        "us-east-1",
+        "--region",
+        "eu-west-1",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, errs = await asyncio.wait_for(proc.communicate(), timeout=180)
     text = out.decode() + errs.decode()
@@ -241,7 +282,8 @@ async def test_access_denied_on_s3_makes_its_checks_error_and_cli_exit_1(
     assert "s3 in global" in text
 
     s3_findings = [f for f in await findings(running) if f["service"] == "s3"]
-    assert s3_findings and all(f["status"] == "ERROR" for f in s3_findings)
+    assert s3_findings
+    assert all(f["status"] == "ERROR" for f in s3_findings)
     assert not [f for f in s3_findings if f["status"] == "PASS"]
     export = await running.client.export("soc2")
     for control in controls_with(export, "s3_bucket_default_encryption"):
@@ -254,34 +296,39 @@ async def test_api_refuses_missing_keys_auditor_changes_bad_input_and_unknown_sc
     collector = running.stack.url("collector")
     compliance = running.stack.url("compliance")
     async with httpx.AsyncClient() as http:
-        for url in (f"{collector}/api/v1/scans", f"{compliance}/api/v1/frameworks",
-                    f"{compliance}/api/v1/findings", f"{running.stack.url('evaluator')}/api/v1/checks"):
+        for url in (
+            f"{collector}/api/v1/scans",
+            f"{compliance}/api/v1/frameworks",
+            f"{compliance}/api/v1/findings",
+            f"{running.stack.url('evaluator')}/api/v1/checks",
+        ):
             response = await http.get(url)
             assert response.status_code == 401, url
             assert response.json()["error"] == "missing_api_key"
         forged = await http.get(f"{compliance}/api/v1/frameworks", headers={"Authorization": "Bearer gk1.x.y"})
-        assert forged.status_code == 401 and forged.json()["error"] == "invalid_api_key"
+        expect(forged, 401, "invalid_api_key")
         for url in ("/healthz", "/readyz", "/metrics"):
             assert (await http.get(f"{compliance}{url}")).status_code == 200
 
         auditor = {"Authorization": f"Bearer {running.key(Role.AUDITOR)}"}
         denied = await http.post(f"{collector}/api/v1/scans", json={}, headers=auditor)
-        assert denied.status_code == 403 and denied.json()["error"] == "insufficient_role"
+        expect(denied, 403, "insufficient_role")
         denied = await http.put(f"{compliance}/api/v1/frameworks/soc2/subscription", headers=auditor)
         assert denied.status_code == 403
 
         editor = {"Authorization": f"Bearer {running.key(Role.EDITOR)}"}
         bad = await http.post(f"{collector}/api/v1/scans", json={"regions": ["mars-1"]}, headers=editor)
-        assert bad.status_code == 422 and bad.json()["error"] == "invalid_scan_request"
+        expect(bad, 422, "invalid_scan_request")
         bad = await http.post(f"{collector}/api/v1/scans", json={"services": ["nosuch"]}, headers=editor)
-        assert bad.status_code == 422 and "nosuch" in bad.json()["detail"]
+        assert bad.status_code == 422
+        assert "nosuch" in bad.json()["detail"]
         bad = await http.post(f"{collector}/api/v1/scans", json={"regions": "us-east-1"}, headers=editor)
-        assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"
+        expect(bad, 422, "invalid_request")
 
         for url in (f"{collector}/api/v1/scans/scan-nope", f"{compliance}/api/v1/scans/scan-nope"):
             missing = await http.get(url, headers=auditor)
-            assert missing.status_code == 404 and missing.json()["error"] == "scan_not_found"
+            expect(missing, 404, "scan_not_found")
         unknown = await http.get(f"{compliance}/api/v1/frameworks/pci", headers=auditor)
-        assert unknown.status_code == 404 and unknown.json()["error"] == "framework_not_found"
+        expect(unknown, 404, "framework_not_found")
         none_yet = await http.get(f"{compliance}/api/v1/frameworks/soc2/readiness", headers=auditor)
-        assert none_yet.status_code == 409 and none_yet.json()["error"] == "no_results_yet"
+        expect(none_yet, 409, "no_results_yet")

@@ -22,8 +22,8 @@ from guardian_collector.collection import (
     AwsTarget,
     ClientPool,
     CollectionOutcome,
-    _s3control_host_fix,
     collect_account,
+    undo_s3control_host_prefix,
 )
 from guardian_collector.collectors.base import CallError, Read, Resource
 from guardian_collector.collectors.cloudtrail import ALL_USERS_URI, bucket_exposure, management_events
@@ -266,7 +266,7 @@ def seed_bad_trail(moto: MotoServer) -> None:
 
 def block_account(moto: MotoServer) -> None:
     control = moto.client("s3control", "us-east-1")
-    control.meta.events.register("before-send.s3-control.*", _s3control_host_fix)
+    control.meta.events.register("before-send.s3-control.*", undo_s3control_host_prefix)
     control.put_public_access_block(AccountId=ACCOUNT, PublicAccessBlockConfiguration=ALL_BLOCKED)
 
 

@@ -42,7 +42,7 @@ app = typer.Typer(
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 

@@ -4,10 +4,10 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from guardian_testkit.moto import MotoServer
 
 from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
 from guardian_collector.collectors.base import Resource
+from guardian_testkit.moto import MotoServer
 
 ACCOUNT = "123456789012"
 

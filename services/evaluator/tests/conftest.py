@@ -9,8 +9,15 @@ from guardian_evaluator.registry import REGISTRY, Snapshot
 load_all()
 
 
-def snap(resource_type: str, configuration: dict[str, Any], *, name: str = "r1", region: str = "us-east-1",
-         tags: dict[str, str] | None = None, arn: str | None = None) -> Snapshot:
+def snap(
+    resource_type: str,
+    configuration: dict[str, Any],
+    *,
+    name: str = "r1",
+    region: str = "us-east-1",
+    tags: dict[str, str] | None = None,
+    arn: str | None = None,
+) -> Snapshot:
     return Snapshot(
         resource_type=resource_type,
         arn=arn or f"arn:aws:test:{region}:123456789012:{name}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -253,6 +254,8 @@ class Consumer(Generic[E]):
         if self._task is not None:
             await self._task
             self._task = None
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
 
     @property
     def running(self) -> bool:

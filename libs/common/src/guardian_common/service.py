@@ -96,7 +96,9 @@ def build_app(
             if on_stop is not None:
                 await on_stop(runtime)
             if runtime.nc is not None and not runtime.nc.is_closed:
-                await runtime.nc.drain()
+                # Consumers have finished their batches and unsubscribed; flush what was published.
+                await runtime.nc.flush()
+                await runtime.nc.close()
             if runtime.pool is not None:
                 await runtime.pool.close()
             log.info("service_stopped", service=name)

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,14 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> EmbeddedPostgres:
-        from pgserver.postgres_server import get_server
-
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = get_server(self.data_dir, cleanup_mode="stop")
+        with warnings.catch_warnings():
+            # pgserver asks platformdirs for a runtime directory at import; it warns when none is
+            # set (containers, CI), which is harmless here.
+            warnings.simplefilter("ignore")
+            from pgserver.postgres_server import get_server
+
+            self._server = get_server(self.data_dir, cleanup_mode="stop")
         return self
 
     def url(self, database: str) -> str:

@@ -70,7 +70,7 @@ Emit = Callable[[Resource, str, str], Awaitable[None]]
 Progress = Callable[[UnitOutcome], Awaitable[None]]
 
 
-def _s3control_host_fix(request: Any, **_: Any) -> None:
+def undo_s3control_host_prefix(request: Any, **_: Any) -> None:
     """With a custom endpoint, s3control prefixes the host with the account id; undo that."""
     url = str(request.url)
     scheme, _sep, rest = url.partition("://")
@@ -108,7 +108,7 @@ class ClientPool:
                 )
                 client = await self._stack.enter_async_context(creator)
                 if service == "s3control" and self.target.endpoint_url:
-                    client.meta.events.register("before-send.s3-control.*", _s3control_host_fix)
+                    client.meta.events.register("before-send.s3-control.*", undo_s3control_host_prefix)
                 self._clients[key] = client
             return self._clients[key]
 

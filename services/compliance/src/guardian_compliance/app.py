@@ -60,8 +60,7 @@ def create_app(settings: ComplianceSettings | None = None) -> FastAPI:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        for consumer in runtime.extras.get("consumers", []):
-            await consumer.stop()
+        await asyncio.gather(*(c.stop() for c in runtime.extras.get("consumers", [])))
 
     return build_app(
         name="compliance",

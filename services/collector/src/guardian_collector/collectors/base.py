@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 THROTTLING_CODES = frozenset(
     {
@@ -202,9 +203,14 @@ class UnitContext:
         *,
         absent: tuple[str, ...] = (),
         resource_arn: str | None = None,
+        supplementary: bool = False,
         **kwargs: Any,
     ) -> Read:
-        """One API call whose failure is recorded as data. ``absent`` codes mean 'not configured'."""
+        """One API call whose failure is recorded as data. ``absent`` codes mean 'not configured'.
+
+        ``supplementary`` reads add detail no check depends on yet: their failure still reaches the
+        resource's ``_errors`` through the caller, but does not make the whole unit PARTIAL.
+        """
         try:
             async with self.limit:
                 value = await getattr(client, operation)(**kwargs)
@@ -213,13 +219,14 @@ class UnitContext:
             if code in absent:
                 return Read(absent=True)
             err = CallError(operation, code, str(exc.response.get("Error", {}).get("Message", "")), resource_arn)
+        except (TimeoutError, BotoCoreError, ResponseParserError, OSError) as exc:
+            # ResponseParserError: an answer botocore cannot parse (an HTML 5xx page, say).
+            err = CallError(operation, type(exc).__name__, _first_line(exc), resource_arn)
+        else:
+            return Read(value=value)
+        if not supplementary:
             self.record(err)
-            return Read(error=err)
-        except (TimeoutError, BotoCoreError, OSError) as exc:
-            err = CallError(operation, type(exc).__name__, str(exc), resource_arn)
-            self.record(err)
-            return Read(error=err)
-        return Read(value=value)
+        return Read(error=err)
 
     async def list_all(self, client: Any, operation: str, key: str, **kwargs: Any) -> list[Any]:
         """A primary listing: every page or :class:`UnitFailed`."""
@@ -249,8 +256,8 @@ class UnitContext:
             err = CallError(operation, code, str(exc.response.get("Error", {}).get("Message", "")))
             self.record(err)
             raise UnitFailed(err) from exc
-        except (TimeoutError, BotoCoreError, OSError) as exc:
-            err = CallError(operation, type(exc).__name__, str(exc))
+        except (TimeoutError, BotoCoreError, ResponseParserError, OSError) as exc:
+            err = CallError(operation, type(exc).__name__, _first_line(exc))
             self.record(err)
             raise UnitFailed(err) from exc
 
@@ -289,6 +296,11 @@ def register(cls: type[Collector]) -> type[Collector]:
         raise DuplicateCollectorError(f"a collector for {cls.service!r} is registered twice")
     COLLECTORS[cls.service] = cls()
     return cls
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def tags_of(items: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:

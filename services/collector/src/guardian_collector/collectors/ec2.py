@@ -15,14 +15,11 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any, ClassVar
 
-from botocore.parsers import ResponseParserError
-
 from guardian_collector.collectors.base import (
     CallError,
     Collector,
     ConfigBuilder,
     Facts,
-    Read,
     Resource,
     UnitContext,
     UnitFailed,
@@ -213,22 +210,12 @@ class Ec2Collector(Collector):
         kms_key_id: str | None = None
         if is_enabled:
             # The key only matters when encryption by default is on.
-            key = await self._read_tolerant(ctx, client, "get_ebs_default_kms_key_id")
+            key = await ctx.read(client, "get_ebs_default_kms_key_id", supplementary=True)
             if key.error is not None:
                 ctx.facts.put_error(SERVICE, EBS_DEFAULT_KMS_KEY, key.error.describe(), region=region)
             else:
                 kms_key_id = (key.value or {}).get("KmsKeyId")
         ctx.facts.put(SERVICE, EBS_DEFAULT_ENCRYPTION, {"enabled": is_enabled, "kms_key_id": kms_key_id}, region=region)
-
-    @staticmethod
-    async def _read_tolerant(ctx: UnitContext, client: Any, operation: str) -> Read:
-        """``ctx.read`` that also turns an unparseable answer (an HTML 5xx page) into an error."""
-        try:
-            return await ctx.read(client, operation)
-        except ResponseParserError as exc:
-            error = CallError(operation, type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-            ctx.record(error)
-            return Read(error=error)
 
     def account_context(self, facts: Facts, region: str) -> tuple[dict[str, Any], dict[str, str]]:
         if region == "global":
