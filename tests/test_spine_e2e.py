@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -332,3 +333,55 @@ async def test_api_refuses_missing_keys_auditor_changes_bad_input_and_unknown_sc
         expect(unknown, 404, "framework_not_found")
         none_yet = await http.get(f"{compliance}/api/v1/frameworks/soc2/readiness", headers=auditor)
         expect(none_yet, 409, "no_results_yet")
+
+
+async def test_every_api_endpoint_needs_a_key_except_operations(running: Running) -> None:
+    open_paths = {"/healthz", "/readyz", "/metrics"}
+    async with httpx.AsyncClient() as http:
+        for name in ("collector", "evaluator", "compliance"):
+            base = running.stack.url(name)
+            spec = (await http.get(f"{base}/openapi.json")).json()
+            operations = [
+                (method.upper(), path)
+                for path, item in spec["paths"].items()
+                for method in item
+                if path not in open_paths
+            ]
+            assert operations, name
+            for method, path in operations:
+                concrete = re.sub(r"\{[^}]+\}", "x", path)
+                response = await http.request(method, f"{base}{concrete}")
+                assert response.status_code == 401, (name, method, path, response.status_code)
+                assert response.json()["error"] == "missing_api_key"
+
+
+async def test_a_second_scan_of_the_same_scope_is_refused_while_one_runs(running: Running, moto: MotoServer) -> None:
+    seed(moto)
+    running.proxy.delay_all(0.2)
+    editor = {"Authorization": f"Bearer {running.key(Role.EDITOR)}"}
+    body = {"regions": ["us-east-1"], "services": ["s3"]}
+    async with httpx.AsyncClient(headers=editor, timeout=30) as http:
+        url = f"{running.stack.url('collector')}/api/v1/scans"
+        first = await http.post(url, json=body)
+        assert first.status_code == 202, first.text
+        second = await http.post(url, json=body)
+        expect(second, 409, "scan_already_running")
+        assert first.json()["scan_id"] in second.json()["detail"]
+        other_scope = await http.post(url, json={"regions": ["eu-west-1"], "services": ["s3"]})
+        assert other_scope.status_code == 202
+        running.proxy.delay_all(0)
+        for _ in range(600):
+            states = [(await http.get(f"{url}/{s.json()['scan_id']}")).json()["state"] for s in (first, other_scope)]
+            if all(state == "completed" for state in states):
+                break
+            await asyncio.sleep(0.1)
+        assert states == ["completed", "completed"]
+        progress = (await http.get(f"{url}/{first.json()['scan_id']}")).json()
+        assert {(u["region"], u["service"]) for u in progress["units"]} == {
+            ("global", "s3"),
+            ("global", "account"),
+            ("us-east-1", "account"),
+        }
+        assert all(u["status"] == "complete" for u in progress["units"])
+        again = await http.post(url, json=body)
+        assert again.status_code == 202

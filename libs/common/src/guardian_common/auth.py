@@ -63,11 +63,18 @@ def verify_key(secret: str, key: str, now: datetime | None = None) -> Principal:
         payload = _serializer(secret).loads(key[len(KEY_PREFIX) :])
     except BadSignature as exc:
         raise Unauthenticated("The API key is not valid for this deployment.", code="invalid_api_key") from exc
-    if not isinstance(payload, dict) or payload.get("role") not in {r.value for r in Role}:
+    if (
+        not isinstance(payload, dict)
+        or payload.get("role") not in {r.value for r in Role}
+        or not isinstance(payload.get("id"), str)
+        or not isinstance(payload.get("exp", 0), int)
+    ):
         raise Unauthenticated("The API key is malformed.", code="invalid_api_key")
     exp = payload.get("exp")
     current = now or datetime.now(UTC)
-    if isinstance(exp, int) and current.timestamp() >= exp:
+    if current.tzinfo is None:
+        current = current.replace(tzinfo=UTC)
+    if exp is not None and current.timestamp() >= exp:
         raise Unauthenticated("The API key has expired.", code="expired_api_key")
     return Principal(key_id=str(payload["id"]), role=Role(payload["role"]), name=str(payload.get("name", "")))
 

@@ -17,17 +17,19 @@ class ScanRepository:
     async def insert(self, scan: dict[str, Any]) -> bool:
         """False when a scan of the same scope is already running."""
         try:
-            await self.conn.execute(
-                "INSERT INTO scans (scan_id, account_id, regions, services, scope_key, state, requested_by,"
-                " started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $7)",
-                scan["scan_id"],
-                scan["account_id"],
-                scan["regions"],
-                scan["services"],
-                scan["scope_key"],
-                scan["requested_by"],
-                scan["started_at"],
-            )
+            # A savepoint, so the caller's transaction survives the unique-key refusal.
+            async with self.conn.transaction():
+                await self.conn.execute(
+                    "INSERT INTO scans (scan_id, account_id, regions, services, scope_key, state, requested_by,"
+                    " started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $7)",
+                    scan["scan_id"],
+                    scan["account_id"],
+                    scan["regions"],
+                    scan["services"],
+                    scan["scope_key"],
+                    scan["requested_by"],
+                    scan["started_at"],
+                )
         except asyncpg.UniqueViolationError:
             return False
         return True

@@ -211,7 +211,9 @@ class FindingRepository:
 
     async def check_facts(self) -> dict[str, CheckFacts]:
         rows = await self.conn.fetch(
-            "SELECT check_id, status, count(*) AS n FROM findings WHERE state <> 'closed' GROUP BY 1, 2"
+            # A stale PASS (its unit was not fully read since) is no longer proof: it counts as ERROR.
+            "SELECT check_id, CASE WHEN state = 'stale' AND status = 'PASS' THEN 'ERROR' ELSE status END AS status,"
+            " count(*) AS n FROM findings WHERE state <> 'closed' GROUP BY 1, 2"
         )
         facts: dict[str, CheckFacts] = {}
         for r in rows:

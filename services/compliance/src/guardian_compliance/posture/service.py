@@ -12,8 +12,6 @@ from guardian_compliance.posture.repository import PostureRepository
 from guardian_compliance.posture.status import Facts, FrameworkPosture, compute
 from guardian_compliance.scans.repository import ScanRepository
 
-ACCOUNT_SERVICE = "account"
-
 
 async def current_facts(conn: asyncpg.Connection) -> tuple[Facts, str | None]:
     scans = ScanRepository(conn)
