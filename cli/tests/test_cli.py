@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
 from guardian_cli.main import app
 from guardian_collector.policy import read_only_policy
 from guardian_common.auth import Role, verify_key
 from guardian_common.errors import Unauthenticated
-from typer.testing import CliRunner
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
