@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from guardian_common.auth import Role, verify_key
 from guardian_common.errors import Unauthenticated
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+POLICY_FILE = README.parent / "deploy" / "aws" / "collector-read-only-policy.json"
 
 
 @pytest.fixture
@@ -26,12 +26,9 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
-def test_readme_documents_exactly_the_generated_iam_policy() -> None:
-    text = README.read_text()
-    section = text.split("## The IAM policy the collector needs", 1)[1]
-    block = re.search(r"```json\n(.*?)```", section, re.S)
-    assert block is not None
-    assert json.loads(block.group(1)) == read_only_policy()
+def test_the_published_policy_file_is_exactly_the_generated_iam_policy() -> None:
+    assert json.loads(POLICY_FILE.read_text()) == read_only_policy()
+    assert POLICY_FILE.relative_to(README.parent).as_posix() in README.read_text()
 
 
 def test_iam_policy_command_prints_the_generated_policy(cli: CliRunner) -> None:

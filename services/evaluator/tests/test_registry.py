@@ -311,3 +311,9 @@ def test_the_engine_shows_checks_the_snapshot_as_collected() -> None:
     assert snap.tags == {"env": "prod"}
     assert snap.configuration == configuration
     assert snap.unreadable == {"logging": "AccessDenied on GetBucketLogging"}
+
+
+def test_every_registered_check_serves_at_least_one_control() -> None:
+    used = {check for control in bundled_library().controls for check in control.checks}
+    unmapped = sorted(c.id for c in REGISTRY if c.id not in used)
+    assert unmapped == [], f"checks no control maps (add them to a control library file): {unmapped}"

@@ -27,3 +27,15 @@ def read_only_policy() -> dict[str, Any]:
             }
         ],
     }
+
+
+def main() -> None:
+    """Write the policy as JSON (``python -m guardian_collector.policy > FILE``)."""
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(read_only_policy(), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

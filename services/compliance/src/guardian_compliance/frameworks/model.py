@@ -147,9 +147,52 @@ def bundled_framework(framework_id: str) -> Framework:
     return Framework.model_validate(_load_yaml("frameworks", f"{framework_id}.yaml"))
 
 
+def merge_library(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Compose a control library from a base document and extensions.
+
+    The first document is the base (``library``, ``version``, ``controls``). Each later one may add
+    ``controls`` and ``extend`` existing ones: an ``extend`` entry names a control ``id`` and the
+    ``checks``, ``requirements`` and ``evidence`` to add to it. Adding a requirement a control
+    already maps, or a control id that exists, is refused: composition never silently overrides.
+    """
+    base, *extensions = documents
+    merged = {"library": base["library"], "version": base["version"], "controls": list(base["controls"])}
+    by_id = {c["id"]: c for c in merged["controls"]}
+    for doc in extensions:
+        for control in doc.get("controls") or []:
+            if control["id"] in by_id:
+                raise ValueError(f"control {control['id']} is defined twice")
+            merged["controls"].append(control)
+            by_id[control["id"]] = control
+        for ext in doc.get("extend") or []:
+            target = by_id.get(ext["id"])
+            if target is None:
+                raise ValueError(f"extension of unknown control {ext['id']}")
+            target = by_id[ext["id"]] = dict(target)
+            merged["controls"] = [target if c["id"] == ext["id"] else c for c in merged["controls"]]
+            mapped = {m["id"] for m in target.get("requirements", [])}
+            for mapping in ext.get("requirements") or []:
+                if mapping["id"] in mapped:
+                    raise ValueError(f"control {ext['id']} already maps {mapping['id']}")
+            target["requirements"] = [*target.get("requirements", []), *(ext.get("requirements") or [])]
+            target["checks"] = [
+                *target.get("checks", []),
+                *(c for c in ext.get("checks") or [] if c not in target.get("checks", [])),
+            ]
+            target["evidence"] = [*target.get("evidence", []), *(ext.get("evidence") or [])]
+    return merged
+
+
+def library_documents() -> list[dict[str, Any]]:
+    """``default.yaml`` first, then every other bundled library file in name order."""
+    folder = resources.files("guardian_compliance").joinpath("data", "controls")
+    names = sorted(e.name for e in folder.iterdir() if e.name.endswith(".yaml") and e.name != "default.yaml")
+    return [_load_yaml("controls", "default.yaml"), *(_load_yaml("controls", n) for n in names)]
+
+
 @cache
 def bundled_library() -> ControlLibrary:
-    return ControlLibrary.model_validate(_load_yaml("controls", "default.yaml"))
+    return ControlLibrary.model_validate(merge_library(library_documents()))
 
 
 def library_version(library: ControlLibrary) -> str:
