@@ -4,7 +4,6 @@ three services running on loopback with a database and a bus prefix of their own
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -19,43 +18,9 @@ from guardian_cli.stack import LocalStack, StackConfig
 from guardian_common.auth import Role, mint_key
 from guardian_common.bus import Subjects
 from guardian_testkit.faults import FaultProxy
-from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres, machine_nats, machine_postgres
 from guardian_testkit.moto import MotoServer
 
 REGIONS = ["us-east-1", "eu-west-1"]
-
-
-@pytest.fixture(scope="session")
-def infra_dir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="guardian-tests-") as tmp:
-        yield Path(tmp)
-
-
-@pytest.fixture(scope="session")
-def postgres_base(infra_dir: Path) -> Iterator[str]:
-    """A server URL without database: the machine's PostgreSQL if it answers, else an embedded one."""
-    url = machine_postgres()
-    if url is not None:
-        yield url
-        return
-    server = EmbeddedPostgres(infra_dir / "pgdata").start()
-    try:
-        yield server.url("postgres").rsplit("/postgres", 1)[0]
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def nats_url(infra_dir: Path) -> Iterator[str]:
-    url = machine_nats()
-    if url is not None:
-        yield url
-        return
-    server = EmbeddedNats(infra_dir / "nats").start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="session")

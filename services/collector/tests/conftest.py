@@ -60,3 +60,12 @@ def context(emitted: list[tuple[Resource, str, str]], region: str = "global") ->
         if resource.resource_type == "AWS::::Account" and resource.region == region:
             return resource.configuration
     raise AssertionError(f"no account context for {region}")
+
+
+@pytest.fixture
+async def database(fresh_database: str) -> str:
+    """A fresh database with the collector's migrations applied."""
+    from guardian_common.db import migrate
+
+    await migrate(fresh_database, "collector", "guardian_collector.migrations")
+    return fresh_database

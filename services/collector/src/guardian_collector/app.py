@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from fastapi import FastAPI
 
 from guardian_collector.collectors import all_collectors
 from guardian_collector.meta_router import router as meta_router
 from guardian_collector.scans.router import router as scans_router
 from guardian_collector.scans.service import ScanService
+from guardian_collector.schedules.router import router as schedules_router
+from guardian_collector.schedules.service import ScheduleService
 from guardian_collector.settings import CollectorSettings
 from guardian_common.service import Runtime, build_app
 
@@ -17,11 +22,22 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
     all_collectors()
 
     async def on_start(runtime: Runtime) -> None:
-        runtime.extras["scans"] = ScanService(
+        scans = ScanService(
             pool=runtime.require_pool(), js=runtime.require_js(), subjects=runtime.subjects, settings=settings
         )
+        schedules = ScheduleService(pool=runtime.require_pool(), start_scan=scans.start)
+        if settings.default_schedule_cron:
+            await schedules.ensure_default(settings.default_schedule_cron)
+        runtime.extras["scans"] = scans
+        runtime.extras["schedules"] = schedules
+        runtime.extras["scheduler"] = asyncio.create_task(schedules.run_forever(settings.schedule_poll_seconds))
 
     async def on_stop(runtime: Runtime) -> None:
+        scheduler = runtime.extras.get("scheduler")
+        if isinstance(scheduler, asyncio.Task):
+            scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await scheduler
         service = runtime.extras.get("scans")
         if isinstance(service, ScanService):
             await service.stop()
@@ -31,7 +47,7 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         title="Guardian collector",
         description="Reads AWS with a read-only role and publishes one snapshot per resource.",
         settings=settings,
-        routers=[scans_router, meta_router],
+        routers=[scans_router, schedules_router, meta_router],
         schema="collector",
         migrations_package="guardian_collector.migrations",
         on_start=on_start,

@@ -16,5 +16,8 @@ class CollectorSettings(ServiceSettings):
     regions: list[str] = Field(default_factory=list)
     per_service_concurrency: int = Field(default=8, ge=1, le=64)
     aws_max_attempts: int = Field(default=6, ge=1, le=20)
+    # The schedule created at first start (continuous monitoring without setup); empty for none.
+    default_schedule_cron: str = "0 2 * * *"
+    schedule_poll_seconds: float = Field(default=15.0, gt=0)
     # A running scan whose runner stopped beating for this long is abandoned.
     abandon_after_seconds: float = 120.0
