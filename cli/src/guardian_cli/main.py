@@ -80,6 +80,7 @@ def stack_config(**overrides: Any) -> StackConfig:
         auth_secret=os.environ.get("GUARDIAN_AUTH_SECRET") or None,
         aws_endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         log_level=os.environ.get("GUARDIAN_LOG_LEVEL", "WARNING"),
+        bus_prefix=os.environ.get("GUARDIAN_BUS_PREFIX", "guardian"),
     )
     for key, value in overrides.items():
         setattr(config, key, value)

@@ -1,0 +1,60 @@
+"""The README's first command, as a user runs it: ``guardian demo`` in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import nats
+
+from guardian_common.bus import Subjects
+from guardian_testkit.moto import free_port
+
+
+async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
+    fresh_database: str, nats_url: str, tmp_path: Path
+) -> None:
+    prefix = f"demo{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "GUARDIAN_HOME": str(tmp_path),
+        "GUARDIAN_DATABASE_URL": fresh_database,
+        "GUARDIAN_NATS_URL": nats_url,
+        "GUARDIAN_BUS_PREFIX": prefix,
+    }
+    port = free_port()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "guardian_cli.main",
+            "demo",
+            "--no-serve",
+            "--port",
+            str(port),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
+    finally:
+        nc = await nats.connect(nats_url)
+        for config in Subjects(prefix).stream_configs():
+            assert config.name is not None
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await nc.jetstream().delete_stream(config.name)
+        await nc.close()
+    text = out.decode()
+    assert proc.returncode == 0, text + err.decode()
+    assert "SOC2 readiness:" in text
+    assert "Failing controls" in text
+    # Classic gaps of the demo company appear with their resource and reason.
+    assert "iam_user_console_mfa  theo.brandt" in text
+    assert "rds_instance_not_public  larkspur-legacy-mysql" in text
+    assert "Partial scan" not in text
+    assert f"http://127.0.0.1:{port + 2}/docs" in text
+    assert "admin API key: gk1." in text
