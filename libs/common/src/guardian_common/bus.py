@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from guardian_common import events as ev
 from guardian_common.logging import get_logger
-from guardian_common.metrics import DEAD_LETTERS, MESSAGES_HANDLED
+from guardian_common.metrics import CONSUMER_LAG, DEAD_LETTERS, MESSAGES_HANDLED
 
 log = get_logger("guardian.bus")
 
@@ -37,6 +38,8 @@ E = TypeVar("E", bound=BaseModel)
 COMPRESS_OVER_BYTES = 64 * 1024
 # A message failing for a reason other than an outage is dead-lettered after this many deliveries.
 MAX_POISON_DELIVERIES = 5
+# How often a consumer publishes its lag (pending + unacknowledged) as a gauge.
+LAG_REPORT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,14 @@ class Subjects:
     def dlq_all(self) -> str:
         return f"{self.prefix}.dlq.>"
 
+    def domain(self, event_type: str) -> str:
+        """Domain events (acceptance expiring, control changed...), relayed from service outboxes."""
+        return f"{self.prefix}.domain.{event_type}"
+
+    @property
+    def domain_all(self) -> str:
+        return f"{self.prefix}.domain.>"
+
     def stream(self, name: str) -> str:
         return f"{self.prefix.upper()}_{name}"
 
@@ -110,6 +121,7 @@ class Subjects:
             cfg("EVALUATIONS", [self.evaluated_all], week),
             cfg("CATALOGUE", [self.catalogue], week * 52),
             cfg("DLQ", [self.dlq_all], week * 4),
+            cfg("DOMAIN", [self.domain_all], week * 4),
         ]
 
 
@@ -266,7 +278,12 @@ class Consumer(Generic[E]):
         return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
 
     async def _run(self) -> None:
+        next_lag_report = 0.0
         while not self._stop.is_set():
+            now = time.monotonic()
+            if now >= next_lag_report:
+                next_lag_report = now + LAG_REPORT_SECONDS
+                await self._report_lag()
             try:
                 msgs = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout)
             except (TimeoutError, nats.errors.TimeoutError):
@@ -276,6 +293,12 @@ class Consumer(Generic[E]):
                 await asyncio.sleep(0.5)
                 continue
             await self._process(msgs)
+
+    async def _report_lag(self) -> None:
+        try:
+            CONSUMER_LAG.labels(consumer=self.durable).set(await self.lag())
+        except Exception as exc:  # metrics must never stop consumption
+            log.debug("lag_report_failed", consumer=self.durable, error=str(exc))
 
     async def _process(self, msgs: list[Msg]) -> None:
         good: list[Delivery[E]] = []

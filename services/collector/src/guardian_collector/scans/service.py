@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import structlog
 from nats.js import JetStreamContext
 
 from guardian_collector.collection import (
@@ -168,6 +169,8 @@ class ScanService:
 
     async def _run(self, started: ScanStarted) -> None:
         scan_id = started.scan_id
+        # Every log line of this task (and the tasks it starts) carries the scan id.
+        structlog.contextvars.bind_contextvars(scan_id=scan_id)
         seq = 0
         errors_seen = 0
         pending: list[tuple[str, Any, dict[str, str] | None]] = []
