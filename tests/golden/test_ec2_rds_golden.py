@@ -342,12 +342,17 @@ def expected_statuses(ids: dict[str, str]) -> dict[tuple[str, str], Status | Non
 
 
 def actual_statuses(emitted: Emitted) -> dict[tuple[str, str], Status | None]:
+    """Every verdict of the ec2 and rds check modules; other modules judging the same types have their own tests."""
     actual: dict[tuple[str, str], Status | None] = {}
     for resource_type in (VOLUME, SECURITY_GROUP, VPC, DB_INSTANCE):
         for name, resource in by_type(emitted, resource_type).items():
             for chk in REGISTRY.for_type(resource_type):
-                actual[(name, chk.id)] = status(chk.id, resource)
+                if chk.fn.__module__ in OWN_MODULES:
+                    actual[(name, chk.id)] = status(chk.id, resource)
     return actual
+
+
+OWN_MODULES = {"guardian_evaluator.checks.ec2", "guardian_evaluator.checks.rds"}
 
 
 # --- tests ---------------------------------------------------------------------------------

@@ -223,7 +223,11 @@ def account_arn(partition: str, account_id: str, region: str) -> str:
 def build_account_context(
     facts: Facts, collectors: list[Collector], account_id: str, region: str, partition: str = "aws"
 ) -> Resource:
-    data: dict[str, Any] = {"scope": "account" if region == GLOBAL else "region"}
+    data: dict[str, Any] = {
+        "scope": "account" if region == GLOBAL else "region",
+        # Checks of services this scan did not collect are not run on this snapshot (evaluator).
+        "_collected_services": sorted(c.service for c in collectors),
+    }
     errors: dict[str, str] = {}
     for collector in collectors:
         fields, unreadable = collector.account_context(facts, region)

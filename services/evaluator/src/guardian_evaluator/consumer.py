@@ -7,7 +7,9 @@ compliance's unique key on (scan, seq) absorbs any duplicate a crash in between 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.js import JetStreamContext
 
@@ -20,7 +22,10 @@ DURABLE = "evaluator"
 
 
 def verdicts_for(
-    snapshot: ResourceSnapshot, catalogue_version: str, registry: Registry = REGISTRY
+    snapshot: ResourceSnapshot,
+    catalogue_version: str,
+    registry: Registry = REGISTRY,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> SnapshotEvaluated:
     return SnapshotEvaluated(
         event_id=SnapshotEvaluated.make_id(snapshot.scan_id, snapshot.seq),
@@ -36,17 +41,21 @@ def verdicts_for(
         observed_at=snapshot.observed_at,
         evaluated_at=datetime.now(UTC),
         catalogue_version=catalogue_version,
-        results=evaluate(snapshot, registry=registry),
+        results=evaluate(snapshot, registry=registry, overrides=overrides),
     )
 
 
 def make_consumer(
-    js: JetStreamContext, subjects: bus.Subjects, catalogue_version: str, batch_size: int
+    js: JetStreamContext,
+    subjects: bus.Subjects,
+    catalogue_version: str,
+    batch_size: int,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bus.Consumer[ResourceSnapshot]:
     async def handle(batch: list[bus.Delivery[ResourceSnapshot]]) -> None:
         out: list[tuple[str, Event, dict[str, str] | None]] = []
         for delivery in batch:
-            evaluated = verdicts_for(delivery.event, catalogue_version)
+            evaluated = verdicts_for(delivery.event, catalogue_version, overrides=overrides)
             out.append((subjects.evaluated(evaluated.service), evaluated, bus.resource_headers(evaluated)))
         await bus.publish_many(js, out)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from guardian_common.events import CheckResult, ResourceSnapshot, Status
-from guardian_evaluator.registry import REGISTRY, Registry, Snapshot
+from guardian_evaluator.registry import REGISTRY, Check, Registry, Snapshot
 
 
 def view(snapshot: ResourceSnapshot) -> Snapshot:
@@ -21,6 +22,40 @@ def view(snapshot: ResourceSnapshot) -> Snapshot:
     )
 
 
+ACCOUNT_TYPE = "AWS::::Account"
+# Set by the collector on account context snapshots: the services this scan collected.
+COLLECTED_SERVICES = "_collected_services"
+
+
+@cache
+def feeding_services(permissions: tuple[str, ...]) -> frozenset[str]:
+    """The collectors whose declared API calls supply the data a check reads."""
+    from guardian_collector.collectors import all_collectors
+    from guardian_collector.collectors.base import COLLECTORS
+
+    all_collectors()
+    wanted = set(permissions)
+    # The collector declaring every call the check needs is its source; several collectors may
+    # share a call (DescribeVolumes, say), so mere overlap is only the fallback.
+    whole = frozenset(name for name, c in COLLECTORS.items() if wanted <= set(c.permissions))
+    return whole or frozenset(name for name, c in COLLECTORS.items() if wanted & set(c.permissions))
+
+
+def fed_by_this_scan(chk: Check, snap: Snapshot) -> bool:
+    """An account-context check whose services this scan did not collect has nothing to judge.
+
+    A scan of S3 alone must not turn the root-MFA finding into ERROR (or PASS): the check is
+    simply not run, and the finding keeps what the last scan of IAM established.
+    """
+    if snap.resource_type != ACCOUNT_TYPE:
+        return True
+    collected = snap.configuration.get(COLLECTED_SERVICES)
+    if not isinstance(collected, list):
+        return True
+    feeding = feeding_services(chk.permissions)
+    return not feeding or not feeding.isdisjoint(collected)
+
+
 def evaluate(
     snapshot: ResourceSnapshot,
     *,
@@ -30,6 +65,8 @@ def evaluate(
     snap = view(snapshot)
     results: list[CheckResult] = []
     for chk in registry.for_type(snapshot.resource_type):
+        if not fed_by_this_scan(chk, snap):
+            continue
         params = {**chk.parameters, **((overrides or {}).get(chk.id, {}))}
         try:
             verdict = chk.fn(snap, params)

@@ -30,8 +30,10 @@ from guardian_collector.collectors.base import (
     register,
     tags_of,
 )
+from guardian_collector.collectors.kms import key_manager, region_of_arn
 
 SERVICE = "s3"
+KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 BUCKET_TYPE = "AWS::S3::Bucket"
 ACCOUNT_BLOCK_FACT = "account_public_access_block"
 ACCOUNT_BLOCK_FIELD = "s3_account_public_access_block"
@@ -183,6 +185,7 @@ class S3Collector(Collector):
         "s3:GetBucketVersioning",
         "s3:GetBucketTagging",
         "s3:GetAccountPublicAccessBlock",
+        "kms:DescribeKey",
     )
     resource_types = (BUCKET_TYPE,)
 
@@ -248,6 +251,7 @@ class S3Collector(Collector):
         )
 
         cfg.from_read("encryption", enc, encryption, when_absent=no_encryption())
+        await self._key_manager(ctx, cfg, region)
         cfg.from_read("public_access_block", block, public_access_block, when_absent=no_public_access_block())
         cfg.from_read(
             "account_public_access_block",
@@ -276,6 +280,21 @@ class S3Collector(Collector):
                 tags=dict(cfg.data.get("tags") or {}),
             )
         )
+
+    @staticmethod
+    async def _key_manager(ctx: UnitContext, cfg: ConfigBuilder, region: str | None) -> None:
+        """Who manages the default-encryption KMS key: only a customer-managed key counts for
+        restricted data, and an ARN alone does not say whether it is the AWS-managed aws/s3 key."""
+        enc = cfg.data.get("encryption")
+        if not isinstance(enc, dict) or not enc.get("enabled") or enc.get("algorithm") not in KMS_ALGORITHMS:
+            cfg.put("encryption_key_manager", None)
+            return
+        key = enc.get("kms_key_id")
+        if not key or str(key).startswith("alias/aws/") or ":alias/aws/" in str(key):
+            cfg.put("encryption_key_manager", "AWS")  # no key of its own means the aws/s3 key
+            return
+        read = await key_manager(ctx, str(key), region_of_arn(str(key)) or region)
+        cfg.from_read("encryption_key_manager", read)
 
     @staticmethod
     def _policy(cfg: ConfigBuilder, read: Read, arn: str) -> None:
