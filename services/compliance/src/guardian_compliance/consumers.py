@@ -25,6 +25,7 @@ from guardian_common.events import (
     SnapshotEvaluated,
     Status,
 )
+from guardian_compliance.clock import Clock, SystemClock
 from guardian_compliance.findings.repository import FindingRepository, Verdict, verdicts_of
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.finalise import try_finalise
@@ -49,8 +50,14 @@ AnyConsumer = (
 
 
 def build_consumers(
-    js: JetStreamContext, subjects: bus.Subjects, pool: asyncpg.Pool, batch_size: int
+    js: JetStreamContext,
+    subjects: bus.Subjects,
+    pool: asyncpg.Pool,
+    batch_size: int,
+    clock: Clock | None = None,
 ) -> list[AnyConsumer]:
+    clock = clock or SystemClock()
+
     async def on_scan_events(batch: list[bus.Delivery[ScanEvent]]) -> None:
         to_check: set[str] = set()
         async with db.transaction(pool) as conn:
@@ -65,11 +72,11 @@ def build_consumers(
                     await repo.completed(event)
                     to_check.add(event.scan_id)
             for scan_id in sorted(to_check):
-                await try_finalise(conn, scan_id)
+                await try_finalise(conn, scan_id, now=clock.now())
 
     async def on_evaluations(batch: list[bus.Delivery[SnapshotEvaluated]]) -> None:
         async with db.transaction(pool) as conn:
-            await apply_evaluations(conn, [d.event for d in batch])
+            await apply_evaluations(conn, [d.event for d in batch], clock.now())
 
     async def on_snapshots(batch: list[bus.Delivery[ResourceSnapshot]]) -> None:
         async with db.transaction(pool) as conn:
@@ -78,7 +85,7 @@ def build_consumers(
     async def on_dead_letters(batch: list[bus.Delivery[DeadLetter]]) -> None:
         async with db.transaction(pool) as conn:
             for delivery in batch:
-                await record_dead_letter(conn, delivery.event)
+                await record_dead_letter(conn, delivery.event, clock.now())
 
     async def on_catalogue(batch: list[bus.Delivery[CheckCatalogue]]) -> None:
         async with db.transaction(pool) as conn:
@@ -108,7 +115,9 @@ def build_consumers(
     ]
 
 
-async def apply_evaluations(conn: asyncpg.Connection, events: list[SnapshotEvaluated]) -> None:
+async def apply_evaluations(
+    conn: asyncpg.Connection, events: list[SnapshotEvaluated], now: datetime | None = None
+) -> None:
     findings = FindingRepository(conn)
     claimed = await findings.claim_evaluations(
         [
@@ -141,10 +150,10 @@ async def apply_evaluations(conn: asyncpg.Connection, events: list[SnapshotEvalu
     per_scan = Counter(e.scan_id for e in unique)
     await findings.count_new_evaluations(dict(per_scan))
     for scan_id in sorted(per_scan):
-        await try_finalise(conn, scan_id)
+        await try_finalise(conn, scan_id, now=now)
 
 
-async def record_dead_letter(conn: asyncpg.Connection, letter: DeadLetter) -> None:
+async def record_dead_letter(conn: asyncpg.Connection, letter: DeadLetter, now: datetime | None = None) -> None:
     scans = ScanRepository(conn)
     if not await scans.dead_letter(letter):
         return
@@ -174,7 +183,7 @@ async def record_dead_letter(conn: asyncpg.Connection, letter: DeadLetter) -> No
     if letter.arn and letter.resource_type and letter.account_id:
         # The resource is ERROR for every check that applies to its type: never closed, never PASS.
         _, catalogue, meta = await scans.latest_catalogue()
-        now = datetime.now(UTC)
+        observed = datetime.now(UTC)
         verdicts = [
             Verdict(
                 check_id=check_id,
@@ -190,11 +199,11 @@ async def record_dead_letter(conn: asyncpg.Connection, letter: DeadLetter) -> No
                 severity=info["severity"],
                 reason=f"The resource's snapshot could not be processed and was dead-lettered: {letter.reason}",
                 evidence={"dead_letter": letter.event_id},
-                observed_at=now,
+                observed_at=observed,
                 scan_id=letter.scan_id,
             )
             for check_id, info in meta.items()
             if info["resource_type"] == letter.resource_type
         ]
         await findings.apply(verdicts)
-    await try_finalise(conn, letter.scan_id)
+    await try_finalise(conn, letter.scan_id, now=now)

@@ -13,3 +13,11 @@ class ComplianceSettings(ServiceSettings):
     deadline_poll_seconds: float = Field(default=5.0, gt=0)
     # Frameworks subscribed at first start (the guidance's SOC 2 is the product's reason to exist).
     default_subscriptions: list[str] = Field(default_factory=lambda: ["soc2"])
+    # Risk acceptances: the longest an acceptance may run, and how long before expiry to warn.
+    acceptance_max_days: int = Field(default=365, ge=1, le=3650)
+    acceptance_warning_days: float = Field(default=14.0, ge=0)
+    # How often expiries and warnings are looked for, and how often the outbox is relayed.
+    acceptance_poll_seconds: float = Field(default=5.0, gt=0)
+    outbox_poll_seconds: float = Field(default=0.5, gt=0)
+    # False for API-only replicas: they serve REST and run no durable consumers.
+    run_consumers: bool = True

@@ -226,6 +226,38 @@ class FindingRepository:
                 entry.errored += r["n"]
         return facts
 
+    async def current_with_tags(
+        self,
+        *,
+        status: str | None = None,
+        check_ids: Sequence[str] | None = None,
+        resource_type: str | None = None,
+        account_id: str | None = None,
+        region: str | None = None,
+        include_closed: bool = False,
+    ) -> list[asyncpg.Record]:
+        """Findings with their resource's tags (from the inventory), for scope and acceptance matching.
+
+        ``resource_tags`` is NULL when the inventory does not know the resource: its tags are unknown.
+        """
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "SELECT f.*, r.tags AS resource_tags FROM findings f"
+            " LEFT JOIN resources r ON r.arn = f.resource_arn"
+            " WHERE ($1 OR f.state <> 'closed') AND ($2::text IS NULL OR f.status = $2)"
+            " AND ($3::text[] IS NULL OR f.check_id = ANY($3::text[])) AND ($4::text IS NULL OR f.resource_type = $4)"
+            " AND ($5::text IS NULL OR f.account_id = $5) AND ($6::text IS NULL OR f.region = $6)"
+            " ORDER BY CASE f.status WHEN 'FAIL' THEN 0 WHEN 'ERROR' THEN 1 ELSE 2 END,"
+            " CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3"
+            " ELSE 4 END, f.check_id, f.resource_arn",
+            include_closed,
+            status,
+            list(check_ids) if check_ids else None,
+            resource_type,
+            account_id,
+            region,
+        )
+        return rows
+
     async def list(
         self,
         *,

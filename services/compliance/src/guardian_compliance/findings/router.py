@@ -4,13 +4,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from guardian_common.auth import Reader
 from guardian_common.service import runtime_of
-from guardian_compliance.findings.repository import FindingRepository
+from guardian_compliance.clock import Now
+from guardian_compliance.posture.service import scoped_findings
+from guardian_compliance.scope.service import load_scope
 
 router = APIRouter(prefix="/api/v1/findings", tags=["findings"])
+
+DisplayStatus = Literal["PASS", "FAIL", "ERROR", "ACCEPTED"]
 
 
 class FindingOut(BaseModel):
@@ -21,7 +25,8 @@ class FindingOut(BaseModel):
     account_id: str
     region: str
     service: str
-    status: Literal["PASS", "FAIL", "ERROR"]
+    # ACCEPTED: the check fails, and a risk acceptance in force covers it (evaluated_status says FAIL).
+    status: DisplayStatus
     severity: str
     reason: str
     evidence: dict[str, Any]
@@ -33,6 +38,11 @@ class FindingOut(BaseModel):
     last_scan_id: str
     state: Literal["active", "stale", "closed"]
     closed_at: datetime | None
+    evaluated_status: Literal["PASS", "FAIL", "ERROR"]
+    acceptance_id: str | None = None
+    accepted_by: str | None = None
+    # Acceptances scoped to one control: the finding is accepted there, and still fails elsewhere.
+    accepted_for_controls: dict[str, str] = Field(default_factory=dict)
 
 
 class FindingList(BaseModel):
@@ -46,25 +56,47 @@ class FindingList(BaseModel):
 async def list_findings(
     request: Request,
     _: Reader,
-    status: Literal["PASS", "FAIL", "ERROR"] | None = None,
+    clock: Now,
+    status: DisplayStatus | None = None,
     check_id: Annotated[list[str] | None, Query()] = None,
     resource_type: str | None = None,
     account_id: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
     region: str | None = None,
     include_closed: bool = False,
+    scope: Annotated[str | None, Query(description="Only findings inside this scope's boundary")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FindingList:
+    stored_status = "FAIL" if status == "ACCEPTED" else status
     async with runtime_of(request).require_pool().acquire() as conn:
-        total, rows = await FindingRepository(conn).list(
-            status=status,
+        boundary = await load_scope(conn, scope) if scope is not None else None
+        found, _rules = await scoped_findings(
+            conn,
+            boundary,
+            clock.now(),
+            status=stored_status,
             check_ids=check_id,
             resource_type=resource_type,
             account_id=account_id,
             region=region,
             include_closed=include_closed,
-            limit=limit,
-            offset=offset,
         )
-    items = [FindingOut.model_validate({k: r[k] for k in FindingOut.model_fields}) for r in rows]
-    return FindingList(total=total, limit=limit, offset=offset, items=items)
+    if status is not None:
+        found = [f for f in found if f.display_status == status]
+    page = found[offset : offset + limit]
+    items = []
+    for f in page:
+        rule = f.coverage.everywhere
+        items.append(
+            FindingOut.model_validate(
+                {
+                    **{k: v for k, v in f.row.items() if k in FindingOut.model_fields},
+                    "status": f.display_status,
+                    "evaluated_status": f.row["status"],
+                    "acceptance_id": rule.id if rule else None,
+                    "accepted_by": rule.approver if rule else None,
+                    "accepted_for_controls": {c: r.id for c, r in sorted(f.coverage.per_control.items())},
+                }
+            )
+        )
+    return FindingList(total=len(found), limit=limit, offset=offset, items=items)

@@ -41,6 +41,12 @@ class ResultContext(BaseModel):
     catalogue_version: str | None
     account_id: str | None
     regions: list[str]
+    scope_id: str = "default"
+    scope_version: int | None = None
+    computed_at: datetime | None = None
+    # True when computed from current state at request time; False for a stored scan result.
+    live: bool = False
+    versions: dict[str, Any] = Field(default_factory=dict)
 
 
 class ReadinessOut(BaseModel):
@@ -76,6 +82,9 @@ class ResourceFinding(BaseModel):
     observed_at: datetime
     status_since: datetime
     evidence: dict[str, Any] = Field(default_factory=dict)
+    evaluated_status: str | None = None
+    acceptance_id: str | None = None
+    accepted_by: str | None = None
 
 
 class CheckDetail(CheckOutcome):
@@ -124,6 +133,9 @@ class ExportFinding(BaseModel):
     reason: str
     resource_name: str
     observed_at: datetime
+    evaluated_status: str | None = None
+    acceptance_id: str | None = None
+    accepted_by: str | None = None
 
 
 class Export(BaseModel):
@@ -137,3 +149,32 @@ class Export(BaseModel):
     controls: list[ExportControl]
     findings: list[ExportFinding]
     versions: dict[str, Any]
+    deviations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class StoredResultSummary(BaseModel):
+    scan_id: str
+    scope_id: str
+    scope_version: int
+    computed_at: datetime
+    account_id: str | None
+    scan_state: str
+    partial: bool
+    score: float | None
+    readiness: Readiness
+    versions: dict[str, Any]
+
+
+class ResultHistory(BaseModel):
+    framework: str
+    scope: str
+    items: list[StoredResultSummary]
+
+
+class StoredResultOut(BaseModel):
+    framework: str
+    result: ResultContext
+    readiness: Readiness
+    requirements: list[RequirementResult]
+    controls: list[ControlResult]
+    deviations: list[dict[str, Any]]

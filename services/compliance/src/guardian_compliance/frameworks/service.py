@@ -1,22 +1,21 @@
-"""Reading frameworks and their stored posture; subscribing."""
+"""Frameworks: subscriptions, and their posture per scope, live or as stored at each final scan."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
 from guardian_common import db
 from guardian_common.errors import BadRequest, Conflict, NotFound
-from guardian_compliance.findings.repository import FindingRepository
+from guardian_compliance.clock import Clock
+from guardian_compliance.controls.repository import ControlRepository
 from guardian_compliance.frameworks.model import (
     BUNDLED_FRAMEWORKS,
     ControlStatus,
     Framework,
     bundled_framework,
-    bundled_library,
 )
 from guardian_compliance.frameworks.schemas import (
     CategoryOut,
@@ -28,12 +27,23 @@ from guardian_compliance.frameworks.schemas import (
     RequirementList,
     ResourceFinding,
     ResultContext,
+    ResultHistory,
+    StoredResultOut,
+    StoredResultSummary,
     SubscriptionOut,
 )
 from guardian_compliance.posture.repository import PostureRepository
-from guardian_compliance.posture.service import store_for_scan
+from guardian_compliance.posture.service import (
+    Computed,
+    ScopedFinding,
+    compute_for_scope,
+    scoped_findings,
+    store_for_scan,
+)
 from guardian_compliance.posture.status import ControlResult, Readiness, RequirementResult
 from guardian_compliance.scans.repository import ScanRepository
+from guardian_compliance.scope.model import DEFAULT_SCOPE
+from guardian_compliance.scope.service import load_scope, snapshot
 
 
 class NotSubscribed(Conflict):
@@ -54,18 +64,45 @@ def framework_or_404(framework_id: str) -> Framework:
 
 
 @dataclass
-class StoredResult:
+class LiveResult:
     context: ResultContext
     readiness: Readiness
     requirements: list[RequirementResult]
     controls: list[ControlResult]
+    computed: Computed
+
+
+def finding_view(f: ScopedFinding, control_id: str | None = None) -> dict[str, Any]:
+    """A finding as shown to users: an accepted failure shows ACCEPTED and names its acceptance."""
+    rule = f.coverage.everywhere
+    if rule is None and control_id is not None:
+        rule = f.coverage.per_control.get(control_id)
+    r = f.row
+    return {
+        "check_id": r["check_id"],
+        "resource_arn": r["resource_arn"],
+        "resource_type": r["resource_type"],
+        "resource_name": r["resource_name"],
+        "account_id": r["account_id"],
+        "region": r["region"],
+        "status": "ACCEPTED" if rule is not None else r["status"],
+        "severity": r["severity"],
+        "reason": r["reason"],
+        "observed_at": r["observed_at"],
+        "status_since": r["status_since"],
+        "evidence": r["evidence"] or {},
+        "evaluated_status": r["status"],
+        "acceptance_id": rule.id if rule else None,
+        "accepted_by": rule.approver if rule else None,
+    }
 
 
 @dataclass
 class FrameworkService:
     pool: asyncpg.Pool
+    clock: Clock
 
-    def _out(self, framework: Framework, subscribed_at: datetime | None) -> FrameworkOut:
+    def _out(self, framework: Framework, subscribed_at: Any) -> FrameworkOut:
         return FrameworkOut(
             id=framework.id,
             name=framework.name,
@@ -94,8 +131,8 @@ class FrameworkService:
             added = await PostureRepository(conn).subscribe(framework_id, by)
             latest = await ScanRepository(conn).latest_final()
             if added and latest is not None:
-                # Posture for the newest final scan, so the dashboard has something at once.
-                await store_for_scan(conn, latest["scan_id"], [framework_id])
+                # Posture for the newest final scan, so history has something at once.
+                await store_for_scan(conn, latest["scan_id"], [framework_id], self.clock.now())
         return SubscriptionOut(framework_id=framework_id, subscribed=True)
 
     async def unsubscribe(self, framework_id: str) -> SubscriptionOut:
@@ -104,110 +141,98 @@ class FrameworkService:
             await PostureRepository(conn).unsubscribe(framework_id)
         return SubscriptionOut(framework_id=framework_id, subscribed=False)
 
-    async def _stored(self, conn: asyncpg.Connection, framework_id: str) -> StoredResult:
+    async def _require_subscribed(self, conn: asyncpg.Connection, framework_id: str) -> None:
         framework_or_404(framework_id)
-        repo = PostureRepository(conn)
-        if framework_id not in await repo.subscriptions():
+        if framework_id not in await PostureRepository(conn).subscriptions():
             raise NotSubscribed(
                 f"Subscribe to {framework_id} first (PUT /api/v1/frameworks/{framework_id}/subscription).",
             )
-        row = await repo.latest(framework_id)
-        if row is None:
-            raise NoResults(f"No scan has been finalised for {framework_id} yet; run a scan.")
-        context = ResultContext(
-            scan_id=row["scan_id"],
-            scan_state=row["scan_state"],
-            partial=row["partial"],
-            finalised_at=row["finalised_at"],
-            framework_version=row["framework_version"],
-            library_version=row["library_version"],
-            catalogue_version=row["catalogue_version"],
-            account_id=row["account_id"],
-            regions=list(row["regions"] or []),
-        )
-        return StoredResult(
-            context=context,
-            readiness=Readiness.model_validate(row["readiness"]),
-            requirements=[RequirementResult.model_validate(r) for r in row["requirements"]],
-            controls=[ControlResult.model_validate(c) for c in row["controls"]],
-        )
 
-    async def readiness(self, framework_id: str) -> ReadinessOut:
+    async def _live(self, conn: asyncpg.Connection, framework_id: str, scope_id: str) -> LiveResult:
+        """The posture now, from current findings, for one scope. Needs at least one final scan:
+        a scope never monitored is "no results", never passing."""
+        await self._require_subscribed(conn, framework_id)
+        scope = await load_scope(conn, scope_id)
+        scan = await ScanRepository(conn).latest_final_in(scope.boundary.account_ids)
+        if scan is None:
+            raise NoResults(f"No scan has been finalised for {framework_id} in scope {scope_id!r} yet; run a scan.")
+        now = self.clock.now()
+        computed = await compute_for_scope(conn, framework_id, scope, now)
+        v = computed.versions
+        context = ResultContext(
+            scan_id=scan["scan_id"],
+            scan_state=scan["state"],
+            partial=scan["partial"],
+            finalised_at=scan["finalised_at"],
+            framework_version=v["framework"],
+            library_version=v["control_library"],
+            catalogue_version=v["check_catalogue"],
+            account_id=scan["account_id"],
+            regions=list(scan["regions"] or []),
+            scope_id=scope.id,
+            scope_version=scope.version,
+            computed_at=now,
+            live=True,
+            versions=v,
+        )
+        p = computed.posture
+        return LiveResult(context, p.readiness, p.requirements, p.controls, computed)
+
+    async def readiness(self, framework_id: str, scope_id: str = DEFAULT_SCOPE) -> ReadinessOut:
         async with self.pool.acquire() as conn:
-            stored = await self._stored(conn, framework_id)
-        return ReadinessOut(framework=framework_id, result=stored.context, readiness=stored.readiness)
+            live = await self._live(conn, framework_id, scope_id)
+        return ReadinessOut(framework=framework_id, result=live.context, readiness=live.readiness)
 
     async def requirements(
-        self, framework_id: str, category: str | None, status: ControlStatus | None
+        self, framework_id: str, category: str | None, status: ControlStatus | None, scope_id: str = DEFAULT_SCOPE
     ) -> RequirementList:
         self._known_category(framework_id, category)
         async with self.pool.acquire() as conn:
-            stored = await self._stored(conn, framework_id)
+            live = await self._live(conn, framework_id, scope_id)
         items = [
             r
-            for r in stored.requirements
+            for r in live.requirements
             if (category is None or r.category == category) and (status is None or r.status is status)
         ]
-        return RequirementList(framework=framework_id, result=stored.context, total=len(items), items=items)
+        return RequirementList(framework=framework_id, result=live.context, total=len(items), items=items)
 
     async def controls(
-        self, framework_id: str, category: str | None, status: ControlStatus | None, requirement: str | None
+        self,
+        framework_id: str,
+        category: str | None,
+        status: ControlStatus | None,
+        requirement: str | None,
+        scope_id: str = DEFAULT_SCOPE,
     ) -> ControlList:
         framework = self._known_category(framework_id, category)
         if requirement is not None and framework.requirement(requirement) is None:
             raise NotFound(f"{framework_id} has no criterion {requirement!r}.", code="requirement_not_found")
         async with self.pool.acquire() as conn:
-            stored = await self._stored(conn, framework_id)
+            live = await self._live(conn, framework_id, scope_id)
         items = [
             c
-            for c in stored.controls
+            for c in live.controls
             if (category is None or category in c.categories)
             and (status is None or c.status is status)
             and (requirement is None or requirement in c.requirements)
         ]
-        return ControlList(framework=framework_id, result=stored.context, total=len(items), items=items)
+        return ControlList(framework=framework_id, result=live.context, total=len(items), items=items)
 
-    async def control(self, framework_id: str, control_id: str) -> ControlDetail:
+    async def control(self, framework_id: str, control_id: str, scope_id: str = DEFAULT_SCOPE) -> ControlDetail:
         async with self.pool.acquire() as conn:
-            stored = await self._stored(conn, framework_id)
-            result = next((c for c in stored.controls if c.id == control_id), None)
+            live = await self._live(conn, framework_id, scope_id)
+            result = next((c for c in live.controls if c.id == control_id), None)
             if result is None:
                 raise NotFound(f"No control {control_id!r} is in scope for {framework_id}.", code="control_not_found")
             _, _, meta = await ScanRepository(conn).latest_catalogue()
             check_ids = [c.check_id for c in result.checks]
-            _, rows = (
-                await FindingRepository(conn).list(
-                    status=None,
-                    check_ids=check_ids,
-                    resource_type=None,
-                    account_id=None,
-                    region=None,
-                    include_closed=False,
-                    limit=5000,
-                    offset=0,
-                )
+            found, _ = (
+                await scoped_findings(conn, live.computed.scope, self.clock.now(), check_ids=check_ids)
                 if check_ids
-                else (0, [])
+                else ([], [])
             )
-        definition = next(c for c in bundled_library().controls if c.id == control_id)
-        failing = [
-            ResourceFinding(
-                check_id=r["check_id"],
-                resource_arn=r["resource_arn"],
-                resource_type=r["resource_type"],
-                resource_name=r["resource_name"],
-                account_id=r["account_id"],
-                region=r["region"],
-                status=r["status"],
-                severity=r["severity"],
-                reason=r["reason"],
-                observed_at=r["observed_at"],
-                status_since=r["status_since"],
-                evidence=r["evidence"] or {},
-            )
-            for r in rows
-            if r["status"] != "PASS"
-        ]
+            row = await ControlRepository(conn).get(control_id)
+        failing = [ResourceFinding(**finding_view(f, control_id)) for f in found if f.row["status"] != "PASS"]
         checks = [
             CheckDetail(
                 **c.model_dump(),
@@ -217,45 +242,45 @@ class FrameworkService:
             )
             for c in result.checks
         ]
+        mappings = row["mappings"] if row is not None else []
         return ControlDetail(
             framework=framework_id,
-            result=stored.context,
+            result=live.context,
             control=result,
             checks=checks,
             failing_resources=failing,
-            rationale={m.id: m.rationale for m in definition.requirements},
+            rationale={m["id"]: m["rationale"] for m in mappings},
         )
 
-    async def export(self, framework_id: str) -> dict[str, Any]:
+    async def export(self, framework_id: str, scope_id: str = DEFAULT_SCOPE) -> dict[str, Any]:
         framework = framework_or_404(framework_id)
         async with self.pool.acquire() as conn:
-            stored = await self._stored(conn, framework_id)
-            _, rows = await FindingRepository(conn).list(
-                status=None,
-                check_ids=None,
-                resource_type=None,
-                account_id=None,
-                region=None,
-                include_closed=False,
-                limit=1_000_000,
-                offset=0,
-            )
-            _, catalogue, _ = await ScanRepository(conn).latest_catalogue()
-        ctx = stored.context
+            live = await self._live(conn, framework_id, scope_id)
+            found, _ = await scoped_findings(conn, live.computed.scope, self.clock.now())
+            scope = await snapshot(conn, scope_id)
+        ctx = live.context
         return {
             "framework": framework_id,
             "framework_version": framework.version,
-            "generated_at": datetime.now(UTC),
+            "generated_at": ctx.computed_at,
             "scan_id": ctx.scan_id,
             "scope": {
-                "account_ids": [ctx.account_id] if ctx.account_id else [],
-                "regions": ctx.regions,
-                "categories": sorted({c.id for c in framework.categories}),
+                "account_ids": scope.boundary.account_ids or ([ctx.account_id] if ctx.account_id else []),
+                "regions": scope.boundary.regions or ctx.regions,
+                "categories": sorted(scope.categories),
                 "scan_state": ctx.scan_state,
                 "partial": ctx.partial,
                 "finalised_at": ctx.finalised_at,
+                "id": scope.id,
+                "name": scope.name,
+                "version": scope.version,
+                "boundary": scope.boundary.model_dump(mode="json"),
+                "periods": [p.model_dump(mode="json") for p in scope.periods],
+                "subservice_organisations": [o.model_dump(mode="json") for o in scope.subservice_organisations],
+                "user_entity_controls": [c.model_dump(mode="json") for c in scope.user_entity_controls],
+                "not_applicable": [m.model_dump(mode="json") for m in scope.not_applicable],
             },
-            "readiness": stored.readiness,
+            "readiness": live.readiness,
             "requirements": [
                 {
                     "id": r.id,
@@ -265,7 +290,7 @@ class FrameworkService:
                     "title": r.title,
                     "reason": r.reason,
                 }
-                for r in stored.requirements
+                for r in live.requirements
             ],
             "controls": [
                 {
@@ -278,30 +303,70 @@ class FrameworkService:
                     "kind": c.kind,
                     "reason": c.reason,
                 }
-                for c in stored.controls
+                for c in live.controls
             ],
             "findings": [
-                {
-                    "check_id": r["check_id"],
-                    "resource_arn": r["resource_arn"],
-                    "resource_type": r["resource_type"],
-                    "account_id": r["account_id"],
-                    "region": r["region"],
-                    "status": r["status"],
-                    "severity": r["severity"],
-                    "reason": r["reason"],
-                    "resource_name": r["resource_name"],
-                    "observed_at": r["observed_at"],
-                }
-                for r in rows
+                {k: v for k, v in finding_view(f).items() if k not in ("status_since", "evidence")} for f in found
             ],
-            "versions": {
-                "framework": ctx.framework_version,
-                "control_library": ctx.library_version,
-                "check_catalogue": ctx.catalogue_version,
-                "checks": {cid: entry.version for cid, entry in sorted(catalogue.items())},
-            },
+            "versions": ctx.versions,
+            "deviations": live.computed.deviations,
         }
+
+    async def history(self, framework_id: str, scope_id: str, limit: int) -> ResultHistory:
+        async with self.pool.acquire() as conn:
+            await self._require_subscribed(conn, framework_id)
+            await load_scope(conn, scope_id)
+            rows = await PostureRepository(conn).scoped_history(framework_id, scope_id, limit)
+        items = [
+            StoredResultSummary(
+                scan_id=r["scan_id"],
+                scope_id=scope_id,
+                scope_version=r["scope_version"],
+                computed_at=r["computed_at"],
+                account_id=r["account_id"],
+                scan_state=r["scan_state"],
+                partial=r["partial"],
+                score=r["readiness"].get("score"),
+                readiness=Readiness.model_validate(r["readiness"]),
+                versions=r["versions"],
+            )
+            for r in rows
+        ]
+        return ResultHistory(framework=framework_id, scope=scope_id, items=items)
+
+    async def stored(self, framework_id: str, scope_id: str, scan_id: str) -> StoredResultOut:
+        async with self.pool.acquire() as conn:
+            await self._require_subscribed(conn, framework_id)
+            row = await PostureRepository(conn).scoped_result(framework_id, scope_id, scan_id)
+        if row is None:
+            raise NotFound(
+                f"No stored {framework_id} result for scan {scan_id!r} in scope {scope_id!r}.", code="result_not_found"
+            )
+        v = row["versions"]
+        context = ResultContext(
+            scan_id=row["scan_id"],
+            scan_state=row["scan_state"],
+            partial=row["partial"],
+            finalised_at=row["finalised_at"],
+            framework_version=row["framework_version"],
+            library_version=row["library_version"],
+            catalogue_version=row["catalogue_version"],
+            account_id=row["account_id"],
+            regions=list(row["regions"] or []),
+            scope_id=scope_id,
+            scope_version=row["scope_version"],
+            computed_at=row["computed_at"],
+            live=False,
+            versions=v,
+        )
+        return StoredResultOut(
+            framework=framework_id,
+            result=context,
+            readiness=Readiness.model_validate(row["readiness"]),
+            requirements=[RequirementResult.model_validate(r) for r in row["requirements"]],
+            controls=[ControlResult.model_validate(c) for c in row["controls"]],
+            deviations=row["deviations"],
+        )
 
     def _known_category(self, framework_id: str, category: str | None) -> Framework:
         framework = framework_or_404(framework_id)

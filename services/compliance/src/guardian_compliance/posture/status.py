@@ -2,8 +2,10 @@
 
 Precedence (DESIGN.md): FAIL (an in-scope finding fails and is not risk-accepted) > ERROR (something
 could not be evaluated) > EVIDENCE_REQUIRED (required evidence missing, unreviewed or stale) > PASS.
-NOT_APPLICABLE only when collection succeeded and nothing is in scope. A check that was never
-collected, or that the evaluator does not know, is ERROR: silence is never a PASS.
+NOT_APPLICABLE only when collection succeeded and nothing is in scope, or when a scope marks the
+control or criterion not applicable with a written justification. A check that was never
+collected, or that the evaluator does not know, is ERROR: silence is never a PASS. A failing
+finding covered by a risk acceptance in force counts as accepted, not failed.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from guardian_compliance.frameworks.model import Control, ControlLibrary, ControlStatus, Framework
 
@@ -55,6 +57,14 @@ class Facts:
     categories: set[str]
     # Control ids whose evidence requirements are currently met.
     evidence_met: set[str] = field(default_factory=set)
+    # Scope marks: id -> written justification.
+    not_applicable_controls: Mapping[str, str] = field(default_factory=dict)
+    not_applicable_requirements: Mapping[str, str] = field(default_factory=dict)
+    # Failing findings accepted only for one control (acceptances scoped to a control):
+    # control id -> check id -> how many of that check's failures the control may treat as accepted.
+    control_accepted: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # Criteria a subservice organisation is carved out for: requirement id -> [(organisation, coverage)].
+    carve_outs: Mapping[str, list[tuple[str, str]]] = field(default_factory=dict)
 
 
 class CheckOutcome(BaseModel):
@@ -81,6 +91,7 @@ class ControlResult(BaseModel):
     categories: list[str]
     checks: list[CheckOutcome]
     evidence_required: list[str]
+    justification: str | None = None
 
 
 class RequirementResult(BaseModel):
@@ -92,6 +103,8 @@ class RequirementResult(BaseModel):
     status: ControlStatus
     controls: list[str]
     reason: str
+    justification: str | None = None
+    carved_out_to: list[str] = Field(default_factory=list)
 
 
 class CategoryReadiness(BaseModel):
@@ -127,9 +140,18 @@ def worst(statuses: Iterable[ControlStatus]) -> ControlStatus:
     return ControlStatus.NOT_APPLICABLE
 
 
-def check_outcome(check_id: str, facts: Facts) -> CheckOutcome:
+def check_outcome(check_id: str, facts: Facts, control_id: str | None = None) -> CheckOutcome:
     entry = facts.catalogue.get(check_id)
     counts = facts.checks.get(check_id, CheckFacts())
+    extra = facts.control_accepted.get(control_id, {}).get(check_id, 0) if control_id is not None else 0
+    if extra:
+        moved = min(extra, counts.failed)
+        counts = CheckFacts(
+            passed=counts.passed,
+            failed=counts.failed - moved,
+            errored=counts.errored,
+            accepted=counts.accepted + moved,
+        )
     if entry is None:
         status = ControlStatus.ERROR
     elif counts.failed:
@@ -180,14 +202,26 @@ def _control_reason(control: Control, checks: list[CheckOutcome], status: Contro
     return "No in-scope resources for its checks; collection succeeded."
 
 
-def control_result(control: Control, framework: Framework, facts: Facts) -> ControlResult:
-    checks = [check_outcome(c, facts) for c in control.checks]
+def control_result(
+    control: Control, framework: Framework, facts: Facts, inapplicable_reason: str | None = None
+) -> ControlResult:
+    """``inapplicable_reason`` is set when every criterion the control serves is marked not applicable."""
+    checks = [check_outcome(c, facts, control.id) for c in control.checks]
     statuses = [c.status for c in checks]
     if control.evidence and control.id not in facts.evidence_met:
         statuses.append(ControlStatus.EVIDENCE_REQUIRED)
     elif control.evidence:
         statuses.append(ControlStatus.PASS)
     status = worst(statuses)
+    justification = facts.not_applicable_controls.get(control.id)
+    if justification is not None:
+        status = ControlStatus.NOT_APPLICABLE
+        reason = f"Marked not applicable in this scope: {justification}"
+    elif inapplicable_reason is not None:
+        status = ControlStatus.NOT_APPLICABLE
+        reason = inapplicable_reason
+    else:
+        reason = _control_reason(control, checks, status, facts)
     categories = sorted(
         {req.category for m in control.requirements if (req := framework.requirement(m.id)) is not None}
     )
@@ -199,31 +233,45 @@ def control_result(control: Control, framework: Framework, facts: Facts) -> Cont
         frequency=control.frequency,
         kind=control.kind,
         status=status,
-        reason=_control_reason(control, checks, status, facts),
+        reason=reason,
         requirements=[m.id for m in control.requirements],
         categories=categories,
         checks=checks,
         evidence_required=[] if control.id in facts.evidence_met else [e.description for e in control.evidence],
+        justification=justification,
     )
 
 
 def compute(framework: Framework, library: ControlLibrary, facts: Facts) -> FrameworkPosture:
     in_scope_categories = facts.categories | framework.required_categories
     requirement_ids = {r.id for r in framework.requirements if r.category in in_scope_categories}
-    controls = [
-        control_result(c, framework, facts)
-        for c in library.controls
-        if any(m.id in requirement_ids for m in c.requirements)
-    ]
+    applicable_ids = requirement_ids - set(facts.not_applicable_requirements)
+    controls = []
+    for c in library.controls:
+        served = [m.id for m in c.requirements if m.id in requirement_ids]
+        if not served:
+            continue
+        inapplicable = None
+        if not any(r in applicable_ids for r in served):
+            inapplicable = "Serves only criteria marked not applicable in this scope: " + ", ".join(served)
+        controls.append(control_result(c, framework, facts, inapplicable))
     by_id = {c.id: c for c in controls}
     requirements: list[RequirementResult] = []
     for req in framework.requirements:
         if req.id not in requirement_ids:
             continue
         mapped = [by_id[c.id] for c in library.for_requirement(req.id) if c.id in by_id]
-        if mapped:
+        carved = facts.carve_outs.get(req.id, [])
+        justification = facts.not_applicable_requirements.get(req.id)
+        if justification is not None:
+            status = ControlStatus.NOT_APPLICABLE
+            reason = f"Marked not applicable in this scope: {justification}"
+        elif mapped:
             status = worst(c.status for c in mapped)
             reason = ", ".join(f"{c.id}: {c.status.value}" for c in mapped)
+        elif any(coverage == "full" for _, coverage in carved):
+            status = ControlStatus.NOT_APPLICABLE
+            reason = "Carved out: addressed by " + ", ".join(o for o, cov in carved if cov == "full")
         else:
             status = ControlStatus.ERROR
             reason = "No control is mapped to this criterion."
@@ -237,6 +285,8 @@ def compute(framework: Framework, library: ControlLibrary, facts: Facts) -> Fram
                 status=status,
                 controls=[c.id for c in mapped],
                 reason=reason,
+                justification=justification,
+                carved_out_to=[o for o, _ in carved],
             )
         )
     return FrameworkPosture(

@@ -4,7 +4,7 @@ At that moment, in one transaction: resources missing from a *complete* collecti
 are closed; those of a failed or partial unit keep their state, marked stale; a unit that could
 not be read, or whose snapshots were not all evaluated, becomes an ERROR finding for every check
 fed by it (never a silent PASS); then the posture of every subscribed framework is stored with
-the versions that produced it. A scan still open after the deadline is finalised INCOMPLETE and
+the versions that produced it, for every scope. A scan still open after the deadline is finalised INCOMPLETE and
 says what is missing.
 """
 
@@ -44,8 +44,14 @@ class UnitView:
     first_error: str | None
 
 
-async def try_finalise(conn: asyncpg.Connection, scan_id: str, *, deadline_passed: bool = False) -> bool:
-    """Finalise ``scan_id`` if it is ready (or overdue). True if it was finalised now."""
+async def try_finalise(
+    conn: asyncpg.Connection, scan_id: str, *, deadline_passed: bool = False, now: datetime | None = None
+) -> bool:
+    """Finalise ``scan_id`` if it is ready (or overdue). True if it was finalised now.
+
+    ``now`` is the service clock's time: it decides which risk acceptances are in force in the
+    stored result.
+    """
     scans = ScanRepository(conn)
     scan = await scans.lock(scan_id)
     if scan is None or scan["state"] in ("final", "incomplete"):
@@ -61,7 +67,7 @@ async def try_finalise(conn: asyncpg.Connection, scan_id: str, *, deadline_passe
         )
         return True
 
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     account_id: str = scan["account_id"]
     started_at: datetime = scan["started_at"] or scan["created_at"]
     catalogue_version, catalogue, checks_meta = await scans.latest_catalogue()
@@ -142,7 +148,7 @@ async def try_finalise(conn: asyncpg.Connection, scan_id: str, *, deadline_passe
     state = "final" if complete else "incomplete"
     await scans.finish(scan_id, state, partial, missing or None, catalogue_version)
     subscribed = sorted((await PostureRepository(conn).subscriptions()).keys())
-    await store_for_scan(conn, scan_id, subscribed)
+    await store_for_scan(conn, scan_id, subscribed, now)
     log.info("scan_finalised", scan_id=scan_id, state=state, partial=partial, gaps=len(gaps), dead_letters=dead)
     return True
 

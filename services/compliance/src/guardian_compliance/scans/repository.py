@@ -126,6 +126,23 @@ class ScanRepository:
         )
         return {r["service"] for r in rows}
 
+    async def collected_units(self) -> set[tuple[str | None, str, str]]:
+        """(account, region, service) units read completely or partly by some final scan."""
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT s.account_id, u.region, u.service FROM scan_units u JOIN scans s USING (scan_id)"
+            " WHERE u.status IN ('complete', 'partial') AND s.state IN ('final', 'incomplete')"
+        )
+        return {(r["account_id"], r["region"], r["service"]) for r in rows}
+
+    async def latest_final_in(self, account_ids: list[str]) -> asyncpg.Record | None:
+        """The newest final scan of any of ``account_ids`` (of any account when the list is empty)."""
+        row: asyncpg.Record | None = await self.conn.fetchrow(
+            "SELECT * FROM scans WHERE state IN ('final', 'incomplete')"
+            " AND (cardinality($1::text[]) = 0 OR account_id = ANY($1::text[])) ORDER BY finalised_at DESC LIMIT 1",
+            account_ids,
+        )
+        return row
+
     async def errors(self, scan_id: str) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self.conn.fetch(
             "SELECT * FROM collection_errors WHERE scan_id = $1 ORDER BY event_id", scan_id

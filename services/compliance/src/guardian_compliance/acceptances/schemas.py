@@ -1,0 +1,66 @@
+"""Risk acceptances over the API (the interface calls them "exceptions")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+AcceptanceStatus = Literal["pending", "rejected", "scheduled", "in_force", "expired"]
+
+
+class AcceptanceCreate(BaseModel):
+    """At least one selector; a finding is covered when it matches every selector given."""
+
+    model_config = ConfigDict(extra="forbid")
+    control_id: str | None = None
+    check_id: str | None = None
+    arn_pattern: str | None = Field(default=None, max_length=2048, description="Glob: * and ? and [...]")
+    account_id: str | None = None
+    region: str | None = None
+    tag: str | None = Field(default=None, description="key=value")
+    justification: str = ""
+    compensating_control: str = ""
+    starts_at: AwareDatetime | None = Field(default=None, description="Defaults to now; never in the past")
+    expires_at: AwareDatetime
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = None
+
+
+class AcceptanceEventOut(BaseModel):
+    action: str
+    actor: str
+    at: datetime
+    note: str | None
+
+
+class AcceptanceOut(BaseModel):
+    id: str
+    control_id: str | None
+    check_id: str | None
+    arn_pattern: str | None
+    account_id: str | None
+    region: str | None
+    tag_key: str | None
+    tag_value: str | None
+    justification: str
+    compensating_control: str
+    requested_by: str
+    requested_at: datetime
+    starts_at: datetime
+    expires_at: datetime
+    state: Literal["pending", "approved", "rejected"]
+    status: AcceptanceStatus
+    approver: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    events: list[AcceptanceEventOut] = Field(default_factory=list)
+
+
+class AcceptanceList(BaseModel):
+    total: int
+    items: list[AcceptanceOut]
