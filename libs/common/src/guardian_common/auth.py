@@ -3,6 +3,10 @@
 A key is a signed, self-describing token (``gk1.<payload>.<signature>``, made with itsdangerous)
 carrying an id, a role and an optional expiry; every service verifies it with the deployment's
 secret, so no service reads another's tables to authenticate. Roles: admin > editor > auditor.
+
+Behind the gateway, a service instead receives ``X-Guardian-Principal``: the principal the gateway
+authenticated, as JSON signed with the internal secret and a timestamp, valid for a minute. With
+``require_gateway`` a service accepts only that credential.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from guardian_common.errors import Forbidden, Unauthenticated
 
 KEY_PREFIX = "gk1."
 _SALT = "guardian.api-key.v1"
+PRINCIPAL_HEADER = "X-Guardian-Principal"
+PRINCIPAL_MAX_AGE_SECONDS = 60
+_PRINCIPAL_SALT = "guardian.gateway-principal.v1"
 
 
 class Role(StrEnum):
@@ -79,6 +86,33 @@ def verify_key(secret: str, key: str, now: datetime | None = None) -> Principal:
     return Principal(key_id=str(payload["id"]), role=Role(payload["role"]), name=str(payload.get("name", "")))
 
 
+def _principal_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=_PRINCIPAL_SALT)
+
+
+def sign_principal(secret: str, principal: Principal) -> str:
+    """The gateway's credential for one forwarded request: who it authenticated, signed and timestamped."""
+    payload = {"id": principal.key_id, "role": principal.role.value, "name": principal.name}
+    return str(_principal_serializer(secret).dumps(payload))
+
+
+def verify_principal(secret: str, value: str, max_age: int = PRINCIPAL_MAX_AGE_SECONDS) -> Principal:
+    try:
+        payload = _principal_serializer(secret).loads(value, max_age=max_age)
+    except SignatureExpired as exc:
+        raise Unauthenticated("The gateway credential is too old.", code="expired_internal_credential") from exc
+    except BadSignature as exc:
+        raise Unauthenticated("The gateway credential is not valid.", code="invalid_internal_credential") from exc
+    if (
+        not isinstance(payload, dict)
+        or payload.get("role") not in {r.value for r in Role}
+        or not isinstance(payload.get("id"), str)
+        or not isinstance(payload.get("name"), str)
+    ):
+        raise Unauthenticated("The gateway credential is malformed.", code="invalid_internal_credential")
+    return Principal(key_id=payload["id"], role=Role(payload["role"]), name=payload["name"])
+
+
 def _key_from_request(request: Request) -> str | None:
     header = request.headers.get("authorization")
     if header and header.lower().startswith("bearer "):
@@ -87,10 +121,24 @@ def _key_from_request(request: Request) -> str | None:
 
 
 def authenticate(request: Request) -> Principal:
+    settings = request.app.state.settings
+    forwarded = request.headers.get(PRINCIPAL_HEADER)
+    if forwarded is not None:
+        internal_secret: str | None = getattr(settings, "internal_secret", None)
+        if not internal_secret:
+            raise Unauthenticated(
+                "This service has no internal secret, so it cannot accept a gateway credential.",
+                code="invalid_internal_credential",
+            )
+        principal = verify_principal(internal_secret, forwarded)
+        request.state.principal = principal
+        return principal
+    if getattr(settings, "require_gateway", False):
+        raise Unauthenticated("This service is reached only through the gateway.", code="gateway_required")
     key = _key_from_request(request)
     if not key:
         raise Unauthenticated("An API key is required: send 'Authorization: Bearer <key>'.", code="missing_api_key")
-    secret: str = request.app.state.settings.auth_secret
+    secret: str = settings.auth_secret
     principal = verify_key(secret, key)
     request.state.principal = principal
     return principal

@@ -26,6 +26,12 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
+    # Verifies the principal the gateway forwards (``X-Guardian-Principal``); shared by every service.
+    # Apply this service's migrations at start-up; turn off where a migration job runs them.
+    run_migrations: bool = True
+    internal_secret: str | None = None
+    # When true, API keys sent straight to the service are refused: only the gateway's credential counts.
+    require_gateway: bool = False
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> ServiceSettings:
@@ -33,4 +39,6 @@ class ServiceSettings(BaseSettings):
             raise ValueError("GUARDIAN_AUTH_SECRET must be set to a real secret in production")
         if self.environment == "production" and len(self.auth_secret) < 32:
             raise ValueError("GUARDIAN_AUTH_SECRET must be at least 32 characters in production")
+        if self.environment == "production" and self.require_gateway and not self.internal_secret:
+            raise ValueError("GUARDIAN_REQUIRE_GATEWAY needs GUARDIAN_INTERNAL_SECRET in production")
         return self

@@ -1,0 +1,1 @@
+"""Guardian gateway: the single entry point in front of the services."""
