@@ -1,0 +1,1 @@
+"""Guardian evidence: documents that back procedural controls, stored immutably and reviewed."""
