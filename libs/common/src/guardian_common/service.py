@@ -77,9 +77,11 @@ def build_app(
         runtime = Runtime(name=name, settings=settings, subjects=subjects)
         app.state.runtime = runtime
         if schema is not None:
-            if settings.environment != "production":
+            if settings.run_migrations and settings.environment != "production":
                 await db.ensure_database(settings.database_url)
-            if migrations_package is not None:
+            # Off where a separate step migrates (Helm hook Job, compose), so the service's own
+            # database role needs no DDL rights.
+            if migrations_package is not None and settings.run_migrations:
                 applied = await db.migrate(settings.database_url, schema, migrations_package)
                 if applied:
                     log.info("migrations_applied", service=name, applied=applied)
