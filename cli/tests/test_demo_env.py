@@ -9,11 +9,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from guardian_cli import demo_env
-from guardian_cli.demo_env import AlreadySeeded, DemoManifest, seed
+from guardian_cli.demo_env import AlreadySeeded, DemoManifest, demo_services, seed
 from guardian_collector.collection import AwsTarget, ClientPool, collect_account
 from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status
 from guardian_evaluator.checks import load_all
+from guardian_evaluator.engine import fed_by_this_scan
 from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
@@ -203,7 +204,9 @@ async def test_scanning_the_demo_gives_the_documented_verdicts(
         emitted.append(resource)
 
     async with ClientPool(AwsTarget(endpoint_url=moto_server.url, max_attempts=2)) as pool:
-        await collect_account(pool, account_id=seeded.account_id, regions=list(REGIONS), services=None, emit=emit)
+        await collect_account(
+            pool, account_id=seeded.account_id, regions=list(REGIONS), services=demo_services(), emit=emit
+        )
     load_all()
     verdicts: dict[tuple[str, str], Status] = {}
     reasons: dict[tuple[str, str], str] = {}
@@ -220,6 +223,8 @@ async def test_scanning_the_demo_gives_the_documented_verdicts(
                 tags=resource.tags,
                 configuration=resource.configuration,
             )
+            if not fed_by_this_scan(chk, snapshot):
+                continue
             verdict = chk.fn(snapshot, chk.parameters)
             if verdict is not None:
                 verdicts[(chk.id, resource.name)] = verdict.status
@@ -228,7 +233,9 @@ async def test_scanning_the_demo_gives_the_documented_verdicts(
     errors = {k: reasons[k] for k, status in verdicts.items() if status == Status.ERROR}
     assert errors == {}
     expected = {(e.check_id, e.resource): Status(e.status) for e in seeded.expected}
-    assert verdicts == expected
+    # The manifest documents the spine's checks; later checks judge the same resources too.
+    documented = {check_id for check_id, _ in expected}
+    assert {k: v for k, v in verdicts.items() if k[0] in documented} == expected
 
 
 def test_seeding_twice_into_a_reset_server(moto_server: MotoServer, aws: Clients) -> None:

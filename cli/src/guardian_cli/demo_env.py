@@ -394,6 +394,27 @@ NARROW_POLICY_NAME = f"{PREFIX}-app-records-read"
 DEPLOY_POLICY_NAME = f"{PREFIX}-ci-deploy"
 
 
+# Services moto cannot answer fully: scanning them in the demo would only show our honest ERRORs for
+# moto's gaps, not anything about Larkspur. Their checks are covered by golden tests with model-validated
+# stand-in answers instead.
+MOTO_CANNOT_SERVE: dict[str, str] = {
+    "accessanalyzer": "moto has no IAM Access Analyzer",
+    "backup": "moto does not implement ListProtectedResources",
+    "dlm": "moto has no Data Lifecycle Manager",
+    "inspector2": "moto does not report an account's Inspector status until it is enabled",
+    "ssm": "moto answers DescribeInstanceInformation with an error",
+}
+
+
+def demo_services() -> list[str]:
+    """Every collector except those moto cannot serve."""
+    from guardian_collector.collectors import all_collectors
+    from guardian_collector.collectors.base import COLLECTORS
+
+    all_collectors()
+    return sorted(name for name in COLLECTORS if name not in MOTO_CANNOT_SERVE)
+
+
 def seed(endpoint_url: str, regions: tuple[str, ...] = ("us-east-1", "eu-west-1")) -> DemoManifest:
     """Create Larkspur Health's account in the moto server at ``endpoint_url``.
 

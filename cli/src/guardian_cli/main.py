@@ -23,7 +23,9 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from guardian_cli.catalogue_cmds import checks_app, frameworks_app
 from guardian_cli.client import ApiError, Endpoints, GuardianClient
+from guardian_cli.evidence_cmds import evidence_app
 from guardian_cli.follow import ScanOutcome, run_scan
 from guardian_cli.render import progress_table, summary
 from guardian_cli.stack import LocalStack, StackConfig, load_or_create_secret
@@ -41,6 +43,9 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(checks_app, name="checks")
+app.add_typer(frameworks_app, name="frameworks")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -211,7 +216,7 @@ def demo(
     port: Annotated[int, typer.Option(help="First of three ports for the services")] = 8081,
 ) -> None:
     """Start every service, scan a bundled demo AWS environment (moto) and print its SOC 2 posture."""
-    from guardian_cli.demo_env import seed
+    from guardian_cli.demo_env import MOTO_CANNOT_SERVE, demo_services, seed
     from guardian_testkit.moto import MotoServer
 
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -237,7 +242,9 @@ def demo(
             async with target(config) as tgt:
                 assert tgt.stack is not None
                 key = admin_key(tgt.stack.auth_secret, "demo-admin")
-                code = await scan_and_report(tgt.client, regions, None)
+                skipped = ", ".join(f"{name} ({why})" for name, why in sorted(MOTO_CANNOT_SERVE.items()))
+                console.print(f"[dim]Not scanned in the demo, as moto cannot serve them: {skipped}.[/]")
+                code = await scan_and_report(tgt.client, regions, demo_services())
                 console.print()
                 console.print("[bold]Guardian is running.[/]")
                 for name in ("collector", "evaluator", "compliance"):

@@ -25,6 +25,10 @@ from guardian_compliance.app import create_app as compliance_app
 from guardian_compliance.settings import ComplianceSettings
 from guardian_evaluator.app import create_app as evaluator_app
 from guardian_evaluator.settings import EvaluatorSettings
+from guardian_evidence.app import create_app as evidence_app
+from guardian_evidence.settings import EvidenceSettings
+from guardian_gateway.app import create_app as gateway_app
+from guardian_gateway.settings import GatewaySettings
 from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
 from guardian_testkit.moto import free_port
 
@@ -55,6 +59,11 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=dict)
     log_level: str = "WARNING"
     scan_deadline_seconds: float = 1800.0
+    # The gateway signs what it forwards with this; generated per start when not given.
+    internal_secret: str | None = None
+    # Development keeps services reachable directly with API keys; True makes them gateway-only.
+    require_gateway: bool = False
+    rate_limit_per_minute: int = 600
 
 
 class QuietServer(uvicorn.Server):
@@ -82,6 +91,7 @@ class LocalStack:
         self.database_url = ""
         self.nats_url = ""
         self.auth_secret = ""
+        self.internal_secret = ""
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -89,6 +99,7 @@ class LocalStack:
     async def start(self) -> LocalStack:
         cfg = self.config
         self.auth_secret = cfg.auth_secret or load_or_create_secret(cfg.home)
+        self.internal_secret = cfg.internal_secret or secrets.token_urlsafe(32)
         if cfg.nats_url is None:
             self._nats = await asyncio.to_thread(EmbeddedNats(cfg.home / "nats").start)
             self.nats_url = self._nats.url
@@ -105,6 +116,8 @@ class LocalStack:
             "nats_url": self.nats_url,
             "bus_prefix": cfg.bus_prefix,
             "auth_secret": self.auth_secret,
+            "internal_secret": self.internal_secret,
+            "require_gateway": cfg.require_gateway,
             "log_level": cfg.log_level,
             "host": cfg.host,
         }
@@ -118,6 +131,11 @@ class LocalStack:
             ),
             ("evaluator", EvaluatorSettings(**common, port=self._port("evaluator")), evaluator_app),
             (
+                "evidence",
+                EvidenceSettings(**common, port=self._port("evidence"), storage_dir=cfg.home / "evidence"),
+                evidence_app,
+            ),
+            (
                 "collector",
                 CollectorSettings(
                     **common, port=self._port("collector"), aws_endpoint_url=cfg.aws_endpoint_url, regions=cfg.regions
@@ -128,6 +146,21 @@ class LocalStack:
         try:
             for name, settings, factory in apps:
                 await self._serve(name, factory(settings), settings)
+            # Last: it reads the other services' OpenAPI documents to build its routes.
+            gateway = GatewaySettings(
+                **common,
+                port=self._port("gateway"),
+                collector_url=self.url("collector"),
+                evaluator_url=self.url("evaluator"),
+                compliance_url=self.url("compliance"),
+                extra_upstreams={
+                    name: service.url
+                    for name, service in self.services.items()
+                    if name not in ("collector", "evaluator", "compliance")
+                },
+                rate_limit_per_minute=cfg.rate_limit_per_minute,
+            )
+            await self._serve("gateway", gateway_app(gateway), gateway)
         except BaseException:
             await self.stop()
             raise

@@ -196,6 +196,9 @@ class CheckInfo(BaseModel):
     service: str
     remediation: str
     permissions: list[str] = Field(default_factory=list)
+    # Controls a custom (user-defined) check declares it serves; built-in checks are mapped in
+    # compliance's control library instead and leave this empty.
+    controls: list[str] = Field(default_factory=list)
 
 
 class CheckCatalogue(Event):

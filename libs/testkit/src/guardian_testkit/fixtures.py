@@ -32,7 +32,7 @@ def postgres_base(infra_dir: Path) -> Iterator[str]:
         return
     server = EmbeddedPostgres(infra_dir / "pgdata").start()
     try:
-        yield server.url("postgres").rsplit("/postgres", 1)[0]
+        yield server.tcp_base()
     finally:
         server.stop()
 

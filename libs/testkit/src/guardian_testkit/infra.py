@@ -6,6 +6,7 @@ loopback only.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -13,9 +14,13 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from guardian_testkit.moto import free_port
+
+if TYPE_CHECKING:
+    from guardian_testkit.tcpproxy import TcpProxy
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -82,6 +87,7 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._server: Any = None
+        self._proxy: TcpProxy | None = None
 
     def start(self) -> EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +105,24 @@ class EmbeddedPostgres:
         uri: str = self._server.get_uri(database)
         return uri
 
+    def tcp_base(self) -> str:
+        """A ``postgresql://user@127.0.0.1:port`` base URL (no database) for code that appends one.
+
+        pgserver listens on a Unix socket only; a loopback TCP proxy in front of it gives the usual
+        host:port form, so ``f"{base}/{name}"`` works as it does with a machine's server.
+        """
+        from guardian_testkit.tcpproxy import TcpProxy
+
+        if self._proxy is None:
+            query = urlsplit(self.url("postgres")).query
+            socket_dir = parse_qs(query)["host"][0]
+            self._proxy = TcpProxy(f"{socket_dir}/.s.PGSQL.5432").start()
+        return f"postgresql://postgres@127.0.0.1:{self._proxy.port}"
+
     def stop(self) -> None:
+        if self._proxy is not None:
+            self._proxy.stop()
+            self._proxy = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -109,9 +132,14 @@ LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 LOCAL_NATS = "nats://127.0.0.1:4222"
 
 
+def _force_embedded() -> bool:
+    """GUARDIAN_TEST_EMBEDDED=1 ignores the machine's servers: checks the fallback a bare machine takes."""
+    return os.environ.get("GUARDIAN_TEST_EMBEDDED") == "1"
+
+
 def machine_postgres() -> str | None:
-    return LOCAL_POSTGRES if port_open("127.0.0.1", 5432) else None
+    return LOCAL_POSTGRES if not _force_embedded() and port_open("127.0.0.1", 5432) else None
 
 
 def machine_nats() -> str | None:
-    return LOCAL_NATS if port_open("127.0.0.1", 4222) else None
+    return LOCAL_NATS if not _force_embedded() and port_open("127.0.0.1", 4222) else None
