@@ -308,3 +308,32 @@ async def test_a_key_over_its_rate_limit_gets_429_with_retry_after(gated: LocalS
         expect(refusal, 429, "rate_limited")
         assert 1 <= int(refusal.headers["retry-after"]) <= 60
         assert (await http.get("/api/v1/checks", headers=bearer(other))).status_code == 200
+
+
+async def test_the_cli_drives_a_scan_through_the_gateway_alone(running: Running, tmp_path: Path) -> None:
+    import os
+    import sys
+
+    root = await root_key(running.database_url)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GUARDIAN_")},
+        "GUARDIAN_URL": running.stack.url("gateway"),
+        "GUARDIAN_API_KEY": root,
+        "GUARDIAN_HOME": str(tmp_path),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "guardian_cli.main",
+        "scan",
+        "--region",
+        "us-east-1",
+        "--service",
+        "s3",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
+    assert proc.returncode == 0, out.decode() + err.decode()
+    assert "SOC2 readiness:" in out.decode()

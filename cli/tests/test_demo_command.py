@@ -26,7 +26,7 @@ async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
         "GUARDIAN_NATS_URL": nats_url,
         "GUARDIAN_BUS_PREFIX": prefix,
     }
-    port = free_port()
+    port = free_port() + 1  # the gateway takes the port before
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -57,4 +57,6 @@ async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
     assert "rds_instance_not_public  larkspur-legacy-mysql" in text
     assert "Partial scan" not in text
     assert f"http://127.0.0.1:{port + 2}/docs" in text
-    assert "admin API key: gk1." in text
+    assert f"gateway    http://127.0.0.1:{port - 1}/docs" in text
+    assert "gateway admin key: gdk_" in text
+    assert "admin API key for the services directly: gk1." in text

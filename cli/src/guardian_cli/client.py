@@ -21,6 +21,13 @@ class Endpoints:
     collector: str
     compliance: str
     evaluator: str
+    # Through the gateway every service shares one address; compliance's scan view moves aside.
+    via_gateway: bool = False
+
+    @classmethod
+    def gateway(cls, url: str) -> Endpoints:
+        base = url.rstrip("/")
+        return cls(collector=base, compliance=base, evaluator=base, via_gateway=True)
 
 
 class GuardianClient:
@@ -58,7 +65,9 @@ class GuardianClient:
 
     async def evaluation(self, scan_id: str) -> dict[str, Any] | None:
         try:
-            result: dict[str, Any] = await self._call("GET", f"{self.endpoints.compliance}/api/v1/scans/{scan_id}")
+            suffix = "/evaluation" if self.endpoints.via_gateway else ""
+            url = f"{self.endpoints.compliance}/api/v1/scans/{scan_id}{suffix}"
+            result: dict[str, Any] = await self._call("GET", url)
         except ApiError as exc:
             if exc.status == 404:
                 return None  # compliance has not heard of the scan yet

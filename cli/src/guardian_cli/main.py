@@ -31,6 +31,7 @@ from guardian_cli.render import progress_table, summary
 from guardian_cli.stack import LocalStack, StackConfig, load_or_create_secret
 from guardian_collector.policy import read_only_policy
 from guardian_common.auth import Role, mint_key
+from guardian_gateway.keys.service import bootstrap_key
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
@@ -67,6 +68,9 @@ class Target:
 
 
 def remote_endpoints() -> Endpoints | None:
+    gateway = os.environ.get("GUARDIAN_URL")
+    if gateway:
+        return Endpoints.gateway(gateway)
     collector = os.environ.get("GUARDIAN_COLLECTOR_URL")
     compliance = os.environ.get("GUARDIAN_COMPLIANCE_URL")
     if not collector and not compliance:
@@ -104,7 +108,7 @@ async def target(config: StackConfig | None = None) -> AsyncIterator[Target]:
     if endpoints is not None:
         key = os.environ.get("GUARDIAN_API_KEY")
         if not key:
-            raise fail("GUARDIAN_API_KEY is required with GUARDIAN_COLLECTOR_URL", EXIT_USAGE)
+            raise fail("GUARDIAN_API_KEY is required with GUARDIAN_URL or GUARDIAN_COLLECTOR_URL", EXIT_USAGE)
         async with GuardianClient(endpoints, key) as client:
             yield Target(client, None)
         return
@@ -213,7 +217,7 @@ def export(
 @app.command()
 def demo(
     serve: Annotated[bool, typer.Option(help="Keep the API up after the scan until Ctrl-C")] = True,
-    port: Annotated[int, typer.Option(help="First of three ports for the services")] = 8081,
+    port: Annotated[int, typer.Option(help="Port of the collector; the gateway takes the one before, the others follow")] = 8081,
 ) -> None:
     """Start every service, scan a bundled demo AWS environment (moto) and print its SOC 2 posture."""
     from guardian_cli.demo_env import MOTO_CANNOT_SERVE, demo_services, seed
@@ -230,7 +234,13 @@ def demo(
         config = stack_config(
             aws_endpoint_url=moto.url,
             regions=regions,
-            ports={"collector": port, "evaluator": port + 1, "compliance": port + 2},
+            ports={
+                "gateway": port - 1,
+                "collector": port,
+                "evaluator": port + 1,
+                "compliance": port + 2,
+                "evidence": port + 3,
+            },
         )
 
         async def main() -> int:
@@ -238,7 +248,7 @@ def demo(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            console.print("Starting Guardian (collector, evaluator, compliance, NATS, PostgreSQL)…")
+            console.print("Starting Guardian (gateway, collector, evaluator, compliance, evidence, NATS, PostgreSQL)…")
             async with target(config) as tgt:
                 assert tgt.stack is not None
                 key = admin_key(tgt.stack.auth_secret, "demo-admin")
@@ -247,14 +257,18 @@ def demo(
                 code = await scan_and_report(tgt.client, regions, demo_services())
                 console.print()
                 console.print("[bold]Guardian is running.[/]")
-                for name in ("collector", "evaluator", "compliance"):
-                    url = tgt.stack.url(name)
-                    console.print(f"  {name:10} {url}/docs")
-                console.print(f"  admin API key: {key}")
+                gateway_key = (
+                    await bootstrap_key(tgt.stack.database_url, "demo-admin", Role.ADMIN, create_database=True)
+                ).key
+                console.print(f"  gateway    {tgt.stack.url('gateway')}/docs   (one address for every API)")
+                console.print(f"  gateway admin key: {gateway_key}")
                 console.print(
-                    f"  try: curl -H 'Authorization: Bearer {key}' {tgt.stack.url('compliance')}"
+                    f"  try: curl -H 'Authorization: Bearer {gateway_key}' {tgt.stack.url('gateway')}"
                     "/api/v1/frameworks/soc2/readiness"
                 )
+                for name in ("collector", "evaluator", "compliance", "evidence"):
+                    console.print(f"  {name:10} {tgt.stack.url(name)}/docs")
+                console.print(f"  admin API key for the services directly: {key}")
                 if serve:
                     console.print("Press Ctrl-C to stop.")
                     await stop.wait()
