@@ -218,6 +218,18 @@ async def test_scan_reaches_final_soc2_statuses_with_exact_findings(running: Run
     assert "PASS controls" in readiness["formula"]
     assert set(export["versions"]) >= {"framework", "control_library", "check_catalogue", "checks"}
 
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{running.stack.url('compliance')}/metrics")).text
+    for family in (
+        "guardian_scans_finalised_total",
+        "guardian_verdicts_applied_total",
+        "guardian_scan_duration_seconds",
+        "guardian_messages_handled_total",
+        "guardian_consumer_lag_messages",
+    ):
+        assert family in metrics, family
+    assert re.search(r'guardian_verdicts_applied_total\{status="FAIL"\} [1-9]', metrics)
+
 
 async def test_control_view_lists_failing_resources_and_filters(running: Running, moto: MotoServer) -> None:
     seed(moto)

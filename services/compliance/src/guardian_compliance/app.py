@@ -19,6 +19,7 @@ from guardian_compliance.clock import Clock, SystemClock
 from guardian_compliance.consumers import build_consumers
 from guardian_compliance.controls.router import router as controls_router
 from guardian_compliance.controls.service import import_bundled
+from guardian_compliance.evidence.router import router as evidence_router
 from guardian_compliance.findings.router import router as findings_router
 from guardian_compliance.frameworks.router import router as frameworks_router
 from guardian_compliance.inventory.router import router as inventory_router
@@ -108,7 +109,7 @@ def create_app(settings: ComplianceSettings | None = None, clock: Clock | None =
         title="Guardian compliance",
         description=(
             "Inventory, findings and their history, SOC 2 scopes, the control matrix, risk acceptances,"
-            " criteria status and readiness."
+            " evidence received from the evidence service, criteria status and readiness."
         ),
         settings=settings,
         routers=[
@@ -118,6 +119,7 @@ def create_app(settings: ComplianceSettings | None = None, clock: Clock | None =
             inventory_router,
             scopes_router,
             controls_router,
+            evidence_router,
             acceptances_router,
         ],
         schema="compliance",

@@ -1,4 +1,5 @@
-"""Compliance's durable consumers: scans, evaluations, inventory, dead letters, the catalogue.
+"""Compliance's durable consumers: scans, evaluations, inventory, dead letters, the catalogue and
+the evidence service's domain events.
 
 Each batch is one transaction; messages are acked only after it commits. Unique keys make
 every handler idempotent, so a redelivery changes nothing.
@@ -26,6 +27,8 @@ from guardian_common.events import (
     Status,
 )
 from guardian_compliance.clock import Clock, SystemClock
+from guardian_compliance.evidence.consumer import DURABLE as EVIDENCE_DURABLE
+from guardian_compliance.evidence.consumer import EvidenceEvent, apply_evidence_events, evidence_subject
 from guardian_compliance.findings.repository import FindingRepository, Verdict, verdicts_of
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.finalise import try_finalise
@@ -46,6 +49,7 @@ AnyConsumer = (
     | bus.Consumer[ResourceSnapshot]
     | bus.Consumer[DeadLetter]
     | bus.Consumer[CheckCatalogue]
+    | bus.Consumer[EvidenceEvent]
 )
 
 
@@ -92,6 +96,10 @@ def build_consumers(
             for delivery in batch:
                 await ScanRepository(conn).store_catalogue(delivery.event)
 
+    async def on_evidence(batch: list[bus.Delivery[EvidenceEvent]]) -> None:
+        async with db.transaction(pool) as conn:
+            await apply_evidence_events(conn, [d.event for d in batch], clock.now())
+
     def consumer(
         stream: str, durable: str, subject: str, model: type[M], handler: bus.BatchHandler[M]
     ) -> bus.Consumer[M]:
@@ -112,6 +120,7 @@ def build_consumers(
         consumer("SNAPSHOTS", "compliance-inventory", subjects.snapshots_all, ResourceSnapshot, on_snapshots),
         consumer("EVALUATIONS", "compliance-evaluations", subjects.evaluated_all, SnapshotEvaluated, on_evaluations),
         consumer("DLQ", "compliance-dlq", subjects.dlq_all, DeadLetter, on_dead_letters),
+        consumer("DOMAIN", EVIDENCE_DURABLE, evidence_subject(subjects), EvidenceEvent, on_evidence),
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from guardian_common.events import CheckResult, SnapshotEvaluated, Status
+from guardian_compliance.metrics import VERDICTS_APPLIED
 from guardian_compliance.posture.status import CheckFacts
 
 
@@ -158,6 +159,8 @@ class FindingRepository:
                 " VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 changes,
             )
+        for verdict in applied:
+            VERDICTS_APPLIED.labels(status=verdict.status).inc()
         return len(applied)
 
     async def close_missing(

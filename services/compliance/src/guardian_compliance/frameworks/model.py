@@ -137,7 +137,7 @@ def _load_yaml(*parts: str) -> Any:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-BUNDLED_FRAMEWORKS = ("soc2",)
+BUNDLED_FRAMEWORKS = ("soc2", "cis_aws")
 
 
 @cache
@@ -158,12 +158,14 @@ def merge_library(documents: list[dict[str, Any]]) -> dict[str, Any]:
     base, *extensions = documents
     merged = {"library": base["library"], "version": base["version"], "controls": list(base["controls"])}
     by_id = {c["id"]: c for c in merged["controls"]}
+    # Every file's new controls first, then every extension: any file may extend any control.
     for doc in extensions:
         for control in doc.get("controls") or []:
             if control["id"] in by_id:
                 raise ValueError(f"control {control['id']} is defined twice")
             merged["controls"].append(control)
             by_id[control["id"]] = control
+    for doc in extensions:
         for ext in doc.get("extend") or []:
             target = by_id.get(ext["id"])
             if target is None:

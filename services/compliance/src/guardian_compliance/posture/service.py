@@ -19,6 +19,7 @@ from guardian_common.events import Status
 from guardian_compliance.acceptances.matching import NO_COVERAGE, Coverage, Rule, coverage
 from guardian_compliance.acceptances.repository import AcceptanceRepository
 from guardian_compliance.controls.service import ActiveLibrary, active_library
+from guardian_compliance.evidence.service import EvidenceInForce, evidence_in_force
 from guardian_compliance.findings.repository import FindingRepository
 from guardian_compliance.frameworks.model import bundled_framework, content_hash
 from guardian_compliance.posture.repository import PostureRepository
@@ -83,8 +84,16 @@ async def scoped_findings(
 
 
 async def current_facts(
-    conn: asyncpg.Connection, scope: Scope, now: datetime
+    conn: asyncpg.Connection,
+    scope: Scope,
+    now: datetime,
+    library: ActiveLibrary | None = None,
+    evidence: EvidenceInForce | None = None,
 ) -> tuple[Facts, str | None, list[Rule], list[ScopedFinding]]:
+    """``evidence`` is what counts at ``now``; looked up (against ``library``) when not given."""
+    library = library or await active_library(conn)
+    if evidence is None:
+        evidence = await evidence_in_force(conn, library.library, now)
     scans = ScanRepository(conn)
     version, catalogue, _ = await scans.latest_catalogue()
     units = await scans.collected_units()
@@ -112,6 +121,7 @@ async def current_facts(
         catalogue=catalogue,
         collected_services={svc for account, region, svc in units if scope.covers_unit(account, region)},
         categories=set(scope.categories),
+        evidence_met=evidence.met(library.library),
         not_applicable_controls=scope.marks("control"),
         not_applicable_requirements=scope.marks("requirement"),
         control_accepted=control_accepted,
@@ -150,7 +160,8 @@ async def compute_for_scope(
 ) -> Computed:
     framework = bundled_framework(framework_id)
     library = library or await active_library(conn)
-    facts, catalogue_version, rules, findings = await current_facts(conn, scope, now)
+    evidence = await evidence_in_force(conn, library.library, now)
+    facts, catalogue_version, rules, findings = await current_facts(conn, scope, now, library, evidence)
     posture = compute(framework, library.library, facts)
     used = sorted({r.id for f in findings if f.coverage.any for r in _rules_of(f.coverage)})
     in_force = [{"id": r.id, "approver": r.approver, "expires_at": r.expires_at.isoformat()} for r in rules]
@@ -164,6 +175,8 @@ async def compute_for_scope(
         "acceptances": sorted(in_force, key=lambda a: str(a["id"])),
         "acceptance_set": content_hash(sorted(r.id for r in rules)),
         "acceptances_applied": used,
+        # The accepted evidence item versions that counted, per control ("item@vN").
+        "evidence": evidence.used(library.library),
     }
     return Computed(posture=posture, versions=versions, deviations=_deviations(findings), scope=scope)
 

@@ -234,7 +234,8 @@ def control_result(
         kind=control.kind,
         status=status,
         reason=reason,
-        requirements=[m.id for m in control.requirements],
+        # Only this framework's criteria: a control may also serve another framework (CIS ids).
+        requirements=[m.id for m in control.requirements if framework.requirement(m.id) is not None],
         categories=categories,
         checks=checks,
         evidence_required=[] if control.id in facts.evidence_met else [e.description for e in control.evidence],

@@ -21,6 +21,7 @@ from guardian_common.events import Status
 from guardian_common.logging import get_logger
 from guardian_compliance.findings.repository import FindingRepository, Verdict
 from guardian_compliance.inventory.repository import InventoryRepository
+from guardian_compliance.metrics import SCAN_SECONDS, SCANS_FINALISED
 from guardian_compliance.posture.repository import PostureRepository
 from guardian_compliance.posture.service import store_for_scan
 from guardian_compliance.scans.repository import ScanRepository
@@ -149,6 +150,8 @@ async def try_finalise(
     await scans.finish(scan_id, state, partial, missing or None, catalogue_version)
     subscribed = sorted((await PostureRepository(conn).subscriptions()).keys())
     await store_for_scan(conn, scan_id, subscribed, now)
+    SCANS_FINALISED.labels(state=state, partial=str(partial).lower()).inc()
+    SCAN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()))
     log.info("scan_finalised", scan_id=scan_id, state=state, partial=partial, gaps=len(gaps), dead_letters=dead)
     return True
 
