@@ -218,6 +218,19 @@ async def test_scan_reaches_final_soc2_statuses_with_exact_findings(running: Run
     assert "PASS controls" in readiness["formula"]
     assert set(export["versions"]) >= {"framework", "control_library", "check_catalogue", "checks"}
 
+    auditor = {"Authorization": f"Bearer {running.key(Role.AUDITOR)}"}
+    async with httpx.AsyncClient(headers=auditor) as http:
+        inventory = (await http.get(f"{running.stack.url('compliance')}/api/v1/inventory/encryption")).json()
+    states = {(s["resource_type"], s["resource_name"]): s["state"] for s in inventory["items"]}
+    assert states[("AWS::S3::Bucket", "acme-legacy-exports")] == "unencrypted"
+    assert states[("AWS::S3::Bucket", "acme-customer-data")] == "encrypted"
+    assert states[("AWS::EC2::Volume", ids["bad_volume"])] == "unencrypted"
+    assert states[("AWS::RDS::DBInstance", "legacy-db")] == "unencrypted"
+    assert states[("AWS::RDS::DBInstance", "orders-db")] == "encrypted"
+    assert inventory["unknown"] == 0
+    customer = next(s for s in inventory["items"] if s["resource_name"] == "acme-customer-data")
+    assert customer["kms_key_id"]
+
     async with httpx.AsyncClient() as http:
         metrics = (await http.get(f"{running.stack.url('compliance')}/metrics")).text
     for family in (

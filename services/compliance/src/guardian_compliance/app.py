@@ -22,6 +22,7 @@ from guardian_compliance.controls.service import import_bundled
 from guardian_compliance.evidence.router import router as evidence_router
 from guardian_compliance.findings.router import router as findings_router
 from guardian_compliance.frameworks.router import router as frameworks_router
+from guardian_compliance.inventory.router import encryption_router
 from guardian_compliance.inventory.router import router as inventory_router
 from guardian_compliance.outbox import relay_forever
 from guardian_compliance.posture.repository import PostureRepository
@@ -117,6 +118,7 @@ def create_app(settings: ComplianceSettings | None = None, clock: Clock | None =
             findings_router,
             scans_router,
             inventory_router,
+            encryption_router,
             scopes_router,
             controls_router,
             evidence_router,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -132,3 +132,24 @@ class InventoryRepository:
             *args,
         )
         return total, rows
+
+    async def encryption_rows(
+        self, checks: Mapping[str, str], *, resource_type: str | None, account_id: str | None, region: str | None
+    ) -> Sequence[asyncpg.Record]:
+        """Current verdicts of the encryption-at-rest checks, with each store's stored configuration."""
+        rows: Sequence[asyncpg.Record] = await self.conn.fetch(
+            "SELECT f.resource_arn, f.resource_type, f.resource_name, f.account_id, f.region, f.status, f.reason,"
+            " f.check_id, r.configuration FROM findings f"
+            " JOIN unnest($1::text[], $2::text[]) AS k(resource_type, check_id)"
+            " ON f.resource_type = k.resource_type AND f.check_id = k.check_id"
+            " LEFT JOIN resources r ON r.arn = f.resource_arn"
+            " WHERE f.state <> 'closed' AND f.resource_arn NOT LIKE 'guardian:collection:%'"
+            " AND ($3::text IS NULL OR f.resource_type = $3) AND ($4::text IS NULL OR f.account_id = $4)"
+            " AND ($5::text IS NULL OR f.region = $5)",
+            list(checks),
+            list(checks.values()),
+            resource_type,
+            account_id,
+            region,
+        )
+        return rows
