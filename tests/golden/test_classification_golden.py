@@ -14,23 +14,31 @@ and EFS units complete. The AccessDenied fault is injected the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from aiobotocore.session import AioSession, get_session
 from botocore.awsrequest import AWSResponse
 from botocore.session import get_session as get_botocore_session
 from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Handler,
+    by_type,
+    collector,
+    fixed,
+    model_checked,
+    refusal,
+    status,
+    unit_status,
+    verdict,
+    with_metadata,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST = "us-east-1"
 BUCKET = "AWS::S3::Bucket"
 DB_INSTANCE = "AWS::RDS::DBInstance"
@@ -51,46 +59,14 @@ PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Handler = Callable[..., Any]
-
-
-# --- moto fixtures (the pattern of services/collector/tests/conftest.py) -------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
 
 def model_validated(operation: str, response: dict[str, Any]) -> Handler:
     """A ``before-call`` handler answering an EC2 ``operation`` with ``response``, checked against the model."""
-    shape = get_botocore_session().get_service_model("ec2").operation_model(operation).output_shape
-    validate_parameters(response, shape)
-    parsed = {**response, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
-
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 200, {}, None), parsed
-
-    return answer
+    return fixed((200, with_metadata(model_checked("ec2", operation, response))))
 
 
-def denied(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-    return AWSResponse(None, 403, {}, None), {
-        "Error": {"Code": "AccessDenied", "Message": "injected denial"},
-        "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "golden"},
-    }
-
+denied = fixed(refusal("AccessDenied", metadata=True))
+"""A ``before-call`` handler refusing every call it is registered for with AccessDenied."""
 
 EBS_DEFAULT_KEY = f"arn:aws:kms:{EAST}:{ACCOUNT}:key/0b5e7f00-aaaa-4bbb-8ccc-123456789abc"
 STUBS = {
@@ -98,50 +74,8 @@ STUBS = {
 }
 
 
-async def collect(
-    moto: MotoServer, services: list[str], handlers: dict[str, Handler] | None = None
-) -> tuple[Emitted, CollectionOutcome]:
-    session: AioSession = get_session()
-    for event, handler in {**STUBS, **(handlers or {})}.items():
-        session.register(event, handler)
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
-    async with ClientPool(target, session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=[EAST], services=services, emit=emit)
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def unit_status(outcome: CollectionOutcome, service: str) -> UnitStatus:
-    [unit] = [u for u in outcome.units if u.service == service]
-    return unit.status
-
-
-def verdict(check_id: str, resource: Resource, **params: Any) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, {**chk.parameters, **params})
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource, **params: Any) -> Status | None:
-    result = verdict(check_id, resource, **params)
-    return None if result is None else result[0]
+collect = collector(regions=[EAST], stubs=STUBS)
+"""The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
 
 
 # --- seeding -------------------------------------------------------------------------------

@@ -23,23 +23,35 @@ What moto lacks, and how this module makes up for it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from aiobotocore.session import AioSession, get_session
-from botocore.awsrequest import AWSResponse
-from botocore.session import get_session as get_botocore_session
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Emitted,
+    Handler,
+    Shortcut,
+    by_type,
+    collector,
+    contexts,
+    fixed,
+    judged,
+    model_checked,
+    refusal,
+    seeded_once,
+    short_circuit,
+    status,
+    unit_status,
+    verdict,
+    with_metadata,
+)
+from golden_support import StatusTable as Expected
+from golden_support import aws_env_fixture as aws_env_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 OTHER_ACCOUNT = "210987654321"
 EAST = "us-east-1"
 WEST = "eu-west-1"
@@ -53,125 +65,38 @@ SUBNET = "AWS::EC2::Subnet"
 NETWORK_ACL = "AWS::EC2::NetworkAcl"
 GROUP = "AWS::AutoScaling::AutoScalingGroup"
 POLICY = "AWS::DLM::LifecyclePolicy"
-ACCOUNT_TYPE = "AWS::::Account"
 JUDGED_TYPES = (INSTANCE, SNAPSHOT, IMAGE, SUBNET, NETWORK_ACL, GROUP)
 
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Handler = Callable[..., Any]
-Expected = dict[tuple[str, str], Status | None]
-
 
 # --- moto, collection and verdict helpers --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ids(moto_server: MotoServer) -> dict[str, Any]:
-    moto_server.reset()
-    return seed(moto_server)
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-async def collect(
-    moto: MotoServer, services: list[str], handlers: dict[str, Handler] | None = None
-) -> tuple[Emitted, CollectionOutcome]:
-    """The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
-    session: AioSession = get_session()
-    for event, handler in (handlers or {}).items():
-        session.register(event, handler)
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
-    async with ClientPool(target, session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=services, emit=emit)
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def contexts(emitted: Emitted) -> dict[str, Resource]:
-    return {r.region: r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE}
-
-
-def unit_status(outcome: CollectionOutcome, service: str, region: str) -> UnitStatus:
-    [unit] = [u for u in outcome.units if u.service == service and u.region == region]
-    return unit.status
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, chk.parameters)
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource) -> Status | None:
-    result = verdict(check_id, resource)
-    return None if result is None else result[0]
+collect = collector(regions=REGIONS)
+"""The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
 
 
 def actual_statuses(emitted: Emitted) -> Expected:
-    actual: Expected = {}
-    for resource_type in JUDGED_TYPES:
-        for name, resource in by_type(emitted, resource_type).items():
-            for chk in REGISTRY.for_type(resource_type):
-                actual[(name, chk.id)] = status(chk.id, resource)
-    return actual
-
-
-def validated(service: str, operation: str, response: dict[str, Any]) -> dict[str, Any]:
-    """A response checked against botocore's model of the operation's output, as Stubber does."""
-    shape = get_botocore_session().get_service_model(service).operation_model(operation).output_shape
-    validate_parameters(response, shape)
-    return {**response, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
+    return judged(emitted, JUDGED_TYPES)
 
 
 def answer_by_region(service: str, operation: str, responses: dict[str, dict[str, Any]]) -> Handler:
     """A ``before-call`` handler answering ``operation`` per client region with model-validated responses."""
-    parsed = {region: validated(service, operation, response) for region, response in responses.items()}
+    parsed = {
+        region: with_metadata(model_checked(service, operation, response)) for region, response in responses.items()
+    }
 
-    def answer(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 200, {}, None), parsed[str(context.get("client_region"))]
+    def answer(context: dict[str, Any], **_: Any) -> Shortcut:
+        return short_circuit((200, parsed[str(context.get("client_region"))]))
 
     return answer
 
 
 def denied(code: str = "UnauthorizedOperation") -> Handler:
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 403, {}, None), {
-            "Error": {"Code": code, "Message": "You are not authorized to perform this operation."},
-            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "golden"},
-        }
-
-    return answer
+    return fixed(refusal(code, "You are not authorized to perform this operation.", metadata=True))
 
 
 def dlm_policy(policy_id: str, state: str) -> dict[str, Any]:
@@ -361,6 +286,10 @@ def seed(moto: MotoServer) -> dict[str, Any]:
     [member] = group["Instances"]
     ids["i_asg"] = member["InstanceId"]
     return ids
+
+
+ids = seeded_once(seed)
+"""What ``seed`` made, once for the module; the tests only read it."""
 
 
 # --- the golden expectations ---------------------------------------------------------------

@@ -20,24 +20,32 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.session
-import pytest
-from aiobotocore.session import get_session
-from botocore.validate import validate_parameters
+import golden_support
+from golden_support import (
+    ACCOUNT,
+    Answer,
+    Emitted,
+    Handler,
+    Intercept,
+    answering,
+    by_type,
+    model_checked,
+    refusal,
+    units,
+    verdict,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
+from guardian_collector.collection import CollectionOutcome
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
+from guardian_evaluator.registry import REGISTRY
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST = "us-east-1"
 REGIONS = [EAST]  # one region keeps the module fast; regional iteration is shown by the other modules
 SERVICES = ["cloudformation", "ecr", "ecs", "eks", "lambda"]
@@ -49,41 +57,17 @@ PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Answer = tuple[int, dict[str, Any]]
-Intercept = Callable[[str, str, str], "Answer | None"]
-_BOTOCORE = botocore.session.get_session()
-
-
-# --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
 
 def denied(code: str) -> Answer:
-    return 403, {"Error": {"Code": code, "Message": "injected denial"}}
+    return refusal(code)
 
 
-def drift_added(drift: dict[str, dict[str, Any]]) -> Callable[..., None]:
+def drift_added(drift: dict[str, dict[str, Any]]) -> Handler:
     """An ``after-call`` handler adding DriftInformation (by stack name) to moto's DescribeStacks answer."""
-    member = _BOTOCORE.get_service_model("cloudformation").operation_model("DescribeStacks").output_shape
     for info in drift.values():
         # Each added part must be a valid DescribeStacks answer on its own.
         stack = {"StackName": "x", "CreationTime": NOW, "StackStatus": "CREATE_COMPLETE", "DriftInformation": info}
-        validate_parameters({"Stacks": [stack]}, member)
+        model_checked("cloudformation", "DescribeStacks", {"Stacks": [stack]})
 
     def add(parsed: dict[str, Any], **_: Any) -> None:
         for stack in parsed.get("Stacks") or []:
@@ -94,46 +78,14 @@ def drift_added(drift: dict[str, dict[str, Any]]) -> Callable[..., None]:
 
 
 async def collect(
-    moto: MotoServer, *, intercept: Intercept | None = None, after: Callable[..., None] | None = None
+    moto: MotoServer, *, intercept: Intercept | None = None, after: Handler | None = None
 ) -> tuple[Emitted, CollectionOutcome]:
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    session = get_session()
+    handlers: dict[str, Handler] = {}
     if intercept is not None:
-
-        def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
-            substitute = intercept(
-                str(model.service_model.service_name), str(model.name), str(context.get("client_region"))
-            )
-            if substitute is None:
-                return None
-            code, parsed = substitute
-            return SimpleNamespace(status_code=code, headers={}, raw=None), parsed
-
-        session.register("before-call", answer)
+        handlers["before-call"] = answering(intercept)
     if after is not None:
-        session.register("after-call.cloudformation.DescribeStacks", after)
-    async with ClientPool(AwsTarget(endpoint_url=moto.url, max_attempts=1), session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=SERVICES, emit=emit)
-    return emitted, outcome
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, chk.parameters)
-    return None if result is None else (result.status, result.reason)
+        handlers["after-call.cloudformation.DescribeStacks"] = after
+    return await golden_support.collect(moto, SERVICES, regions=REGIONS, handlers=handlers)
 
 
 def statuses(emitted: Emitted, resource_type: str) -> dict[str, dict[str, Status | None]]:
@@ -146,14 +98,6 @@ def statuses(emitted: Emitted, resource_type: str) -> dict[str, dict[str, Status
             result = verdict(chk.id, resource)
             out[resource.name][chk.id] = None if result is None else result[0]
     return out
-
-
-def by_name(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def units(outcome: CollectionOutcome) -> dict[tuple[str, str], UnitStatus]:
-    return {(u.service, u.region): u.status for u in outcome.units}
 
 
 # --- seeding ---------------------------------------------------------------------------------
@@ -292,7 +236,7 @@ def seed_stacks(moto: MotoServer) -> None:
     stacks.create_stack(StackName="dev-sandbox", TemplateBody=TEMPLATE, Tags=[{"Key": "env", "Value": "dev"}])
 
 
-DRIFT = {
+DRIFT: dict[str, dict[str, Any]] = {
     "prod-network": {"StackDriftStatus": "IN_SYNC", "LastCheckTimestamp": NOW - timedelta(days=2)},
     "prod-data": {"StackDriftStatus": "DRIFTED", "LastCheckTimestamp": NOW - timedelta(days=1)},
     "dev-sandbox": {"StackDriftStatus": "NOT_CHECKED"},
@@ -377,7 +321,7 @@ async def test_every_check_on_every_resource(moto: MotoServer) -> None:
         },
     }
 
-    functions = by_name(emitted, "AWS::Lambda::Function")
+    functions = by_type(emitted, "AWS::Lambda::Function")
     public = verdict("lambda_function_not_public", functions["legacy-hook"])
     assert public is not None
     assert "statement anyone allows lambda:InvokeFunction to any principal" in public[1]
@@ -385,24 +329,24 @@ async def test_every_check_on_every_resource(moto: MotoServer) -> None:
         FAIL,
         "Lambda function legacy-hook runs on deprecated runtime python3.7",
     )
-    mirror = verdict("ecr_repository_scan_on_push", by_name(emitted, "AWS::ECR::Repository")["mirror-base"])
+    mirror = verdict("ecr_repository_scan_on_push", by_type(emitted, "AWS::ECR::Repository")["mirror-base"])
     assert mirror is not None
     assert "registry basic scanning rule (SCAN_ON_PUSH, filter mirror-*)" in mirror[1]
-    assert verdict("eks_cluster_endpoint_not_public", by_name(emitted, "AWS::EKS::Cluster")["sandbox"]) == (
+    assert verdict("eks_cluster_endpoint_not_public", by_type(emitted, "AWS::EKS::Cluster")["sandbox"]) == (
         FAIL,
         "EKS cluster sandbox exposes its API endpoint to the internet (0.0.0.0/0)",
     )
-    agent = verdict("ecs_task_definition_non_root_user", by_name(emitted, "AWS::ECS::TaskDefinition")["agent:1"])
+    agent = verdict("ecs_task_definition_non_root_user", by_type(emitted, "AWS::ECS::TaskDefinition")["agent:1"])
     assert agent == (
         FAIL,
         "Task definition agent:1 has root containers: agent sets no user (the image default, usually root); "
         "helper runs as root",
     )
-    assert verdict("ecs_service_redundant", by_name(emitted, "AWS::ECS::Service")["scheduler"]) == (
+    assert verdict("ecs_service_redundant", by_type(emitted, "AWS::ECS::Service")["scheduler"]) == (
         FAIL,
         "ECS service scheduler wants 1 task(s), below 2, and is not auto scaled",
     )
-    drifted = verdict("cloudformation_stack_drift_checked", by_name(emitted, "AWS::CloudFormation::Stack")["prod-data"])
+    drifted = verdict("cloudformation_stack_drift_checked", by_type(emitted, "AWS::CloudFormation::Stack")["prod-data"])
     assert drifted is not None
     assert drifted[1].startswith("Stack prod-data is DRIFTED at its last drift check")
 
@@ -412,7 +356,7 @@ async def test_moto_without_drift_information_is_an_error(moto: MotoServer) -> N
     emitted, outcome = await collect(moto)
 
     assert units(outcome)[("cloudformation", EAST)] is UnitStatus.PARTIAL
-    stacks = by_name(emitted, "AWS::CloudFormation::Stack")
+    stacks = by_type(emitted, "AWS::CloudFormation::Stack")
     for stack in stacks.values():
         result = verdict("cloudformation_stack_drift_checked", stack)
         assert result is not None

@@ -27,72 +27,59 @@ validated against the service's output model, as the Stubber does):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.session
-import pytest
+import golden_support
 from aiobotocore.session import get_session
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Answer,
+    Emitted,
+    answering_with,
+    by_type,
+    contexts,
+    model_checked,
+    refusal,
+    request_body,
+    status,
+    unit_status,
+    verdict,
+    with_metadata,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
+from guardian_collector.collection import CollectionOutcome
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST = "us-east-1"
 WEST = "eu-west-1"
 REGIONS = [EAST, WEST]
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
-ACCOUNT_TYPE = "AWS::::Account"
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Intercept = Callable[[str, str, str, Any], "tuple[int, dict[str, Any]] | None"]
+Intercept = Callable[[str, str, str, Any], "Answer | None"]
 """intercept(service, operation, region, request body) -> (HTTP status, parsed answer), or None for moto."""
 
-_BOTOCORE = botocore.session.get_session()
+
+# --- plumbing --------------------------------------------------------------------------------------
 
 
-# --- fixtures and plumbing (the pattern of services/collector/tests/conftest.py) -------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
-
-def validated(service: str, operation: str, answer: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def validated(service: str, operation: str, answer: dict[str, Any]) -> Answer:
     """An answer moto cannot give, checked against the service's output model first."""
-    shape = _BOTOCORE.get_service_model(service).operation_model(operation).output_shape
-    validate_parameters(answer, shape)
-    return 200, {**answer, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
+    return 200, with_metadata(model_checked(service, operation, answer))
 
 
-def denied(operation: str, code: str = "AccessDenied") -> tuple[int, dict[str, Any]]:
-    return 403, {
-        "Error": {"Code": code, "Message": f"injected denial of {operation}"},
-        "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "golden"},
-    }
+def denied(operation: str, code: str = "AccessDenied") -> Answer:
+    return refusal(code, f"injected denial of {operation}", metadata=True)
 
 
-def protected(region: str, arns: list[str]) -> tuple[int, dict[str, Any]]:
+def protected(region: str, arns: list[str]) -> Answer:
     results = [
         {
             "ResourceArn": arn,
@@ -106,76 +93,27 @@ def protected(region: str, arns: list[str]) -> tuple[int, dict[str, Any]]:
     return validated("backup", "ListProtectedResources", {"Results": results})
 
 
-def _answer(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
-    """The session's ``before-call`` handler: the current test's intercept answers, or moto does."""
+def _current(service: str, operation: str, region: str, body: Any) -> Answer | None:
+    """The current test's intercept answers, or moto does."""
     intercept = _INTERCEPT[0]
-    if intercept is None:
-        return None
-    service = str(model.service_model.service_name)
-    substitute = intercept(service, model.name, str(context.get("client_region")), params.get("body"))
-    if substitute is None:
-        return None
-    status_code, parsed = substitute
-    # A before-call handler that returns a response short-circuits the HTTP call.
-    return SimpleNamespace(status_code=status_code, headers={}, raw=None), parsed
+    return None if intercept is None else intercept(service, operation, region, body)
 
 
 # One session for the module: it keeps the parsed service models, which makes each collection several
 # times faster than a fresh session would. Each collection sets the intercept it needs.
 _SESSION = get_session()
-_SESSION.register("before-call", _answer)
+_SESSION.register("before-call", answering_with(_current, request_body))
 _INTERCEPT: list[Intercept | None] = [None]
 
 
 async def collect(
     moto: MotoServer, services: list[str], intercept: Intercept | None = None
 ) -> tuple[Emitted, CollectionOutcome]:
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
     _INTERCEPT[0] = intercept
     try:
-        target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
-        async with ClientPool(target, session=_SESSION) as pool:
-            outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=services, emit=emit)
+        return await golden_support.collect(moto, services, regions=REGIONS, session=_SESSION)
     finally:
         _INTERCEPT[0] = None
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def contexts(emitted: Emitted) -> dict[str, Resource]:
-    return {r.region: r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE}
-
-
-def unit_status(outcome: CollectionOutcome, service: str, region: str) -> UnitStatus:
-    [unit] = [u for u in outcome.units if u.service == service and u.region == region]
-    return unit.status
-
-
-def verdict(check_id: str, resource: Resource, **params: Any) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, {**chk.parameters, **params})
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource, **params: Any) -> Status | None:
-    result = verdict(check_id, resource, **params)
-    return None if result is None else result[0]
 
 
 def statuses(emitted: Emitted, resource_type: str, check_ids: tuple[str, ...]) -> dict[str, tuple[Status | None, ...]]:

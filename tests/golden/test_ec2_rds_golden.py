@@ -17,23 +17,31 @@ What moto lacks, and how this module makes up for it:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from aiobotocore.session import AioSession, get_session
-from botocore.awsrequest import AWSResponse
-from botocore.session import get_session as get_botocore_session
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Emitted,
+    Handler,
+    by_type,
+    collector,
+    contexts,
+    fixed,
+    judged,
+    model_checked,
+    refusal,
+    status,
+    unit_status,
+    verdict,
+    with_metadata,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST = "us-east-1"
 WEST = "eu-west-1"
 REGIONS = [EAST, WEST]
@@ -44,83 +52,14 @@ VOLUME = "AWS::EC2::Volume"
 SECURITY_GROUP = "AWS::EC2::SecurityGroup"
 VPC = "AWS::EC2::VPC"
 DB_INSTANCE = "AWS::RDS::DBInstance"
-ACCOUNT_TYPE = "AWS::::Account"
 
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Handler = Callable[..., Any]
 
-
-# --- moto fixtures (the pattern of services/collector/tests/conftest.py) -------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
-
-async def collect(
-    moto: MotoServer, services: list[str], handlers: dict[str, Handler] | None = None
-) -> tuple[Emitted, CollectionOutcome]:
-    """The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
-    session: AioSession = get_session()
-    for event, handler in (handlers or {}).items():
-        session.register(event, handler)
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=2)
-    async with ClientPool(target, session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=services, emit=emit)
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def contexts(emitted: Emitted) -> dict[str, Resource]:
-    return {r.region: r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE}
-
-
-def unit_status(outcome: CollectionOutcome, service: str, region: str) -> UnitStatus:
-    [unit] = [u for u in outcome.units if u.service == service and u.region == region]
-    return unit.status
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, chk.parameters)
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource) -> Status | None:
-    result = verdict(check_id, resource)
-    return None if result is None else result[0]
+collect = collector(regions=REGIONS, max_attempts=2)
+"""The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
 
 
 # --- answering operations moto lacks, and injecting faults ---------------------------------
@@ -128,24 +67,11 @@ def status(check_id: str, resource: Resource) -> Status | None:
 
 def model_validated(operation: str, response: dict[str, Any]) -> Handler:
     """A ``before-call`` handler answering ``operation`` with ``response``, checked against the model."""
-    shape = get_botocore_session().get_service_model("ec2").operation_model(operation).output_shape
-    validate_parameters(response, shape)
-    parsed = {**response, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
-
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 200, {}, None), parsed
-
-    return answer
+    return fixed((200, with_metadata(model_checked("ec2", operation, response))))
 
 
 def denied(code: str = "UnauthorizedOperation") -> Handler:
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 403, {}, None), {
-            "Error": {"Code": code, "Message": "You are not authorized to perform this operation."},
-            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "golden"},
-        }
-
-    return answer
+    return fixed(refusal(code, "You are not authorized to perform this operation.", metadata=True))
 
 
 def crash(**_: Any) -> None:
@@ -343,13 +269,9 @@ def expected_statuses(ids: dict[str, str]) -> dict[tuple[str, str], Status | Non
 
 def actual_statuses(emitted: Emitted) -> dict[tuple[str, str], Status | None]:
     """Every verdict of the ec2 and rds check modules; other modules judging the same types have their own tests."""
-    actual: dict[tuple[str, str], Status | None] = {}
-    for resource_type in (VOLUME, SECURITY_GROUP, VPC, DB_INSTANCE):
-        for name, resource in by_type(emitted, resource_type).items():
-            for chk in REGISTRY.for_type(resource_type):
-                if chk.fn.__module__ in OWN_MODULES:
-                    actual[(name, chk.id)] = status(chk.id, resource)
-    return actual
+    return judged(
+        emitted, (VOLUME, SECURITY_GROUP, VPC, DB_INSTANCE), include=lambda chk: chk.fn.__module__ in OWN_MODULES
+    )
 
 
 OWN_MODULES = {"guardian_evaluator.checks.ec2", "guardian_evaluator.checks.rds"}

@@ -23,27 +23,40 @@ What moto lacks, and how this module makes up for it:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
 from typing import Any
 
-import pytest
-from aiobotocore.session import AioSession, get_session
-from botocore.awsrequest import AWSResponse
-from botocore.session import get_session as get_botocore_session
-from botocore.validate import validate_parameters
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from golden_support import (
+    ACCOUNT,
+    Emitted,
+    Handler,
+    Shortcut,
+    by_arn,
+    by_type,
+    collector,
+    contexts,
+    fixed,
+    judged,
+    model_checked,
+    refusal,
+    seeded_once,
+    short_circuit,
+    status,
+    unit_status,
+    verdict,
+    with_metadata,
+)
+from golden_support import StatusTable as Expected
+from golden_support import aws_env_fixture as aws_env_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST = "us-east-1"
 WEST = "eu-west-1"
 REGIONS = [EAST, WEST]
@@ -56,7 +69,6 @@ CERTIFICATE = "AWS::CertificateManager::Certificate"
 DISTRIBUTION = "AWS::CloudFront::Distribution"
 STAGE = "AWS::ApiGateway::Stage"
 HEALTH_CHECK = "AWS::Route53::HealthCheck"
-ACCOUNT_TYPE = "AWS::::Account"
 JUDGED_TYPES = (CLASSIC, V2, TARGET_GROUP, CERTIFICATE, DISTRIBUTION, STAGE)
 
 GOOD_TLS = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -70,123 +82,36 @@ PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Handler = Callable[..., Any]
-Expected = dict[tuple[str, str], Status | None]
-
 
 # --- moto, collection and verdict helpers --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def ids(moto_server: MotoServer) -> dict[str, Any]:
-    moto_server.reset()
-    return seed(moto_server)
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-
-
-async def collect(
-    moto: MotoServer, services: list[str], handlers: dict[str, Handler] | None = None
-) -> tuple[Emitted, CollectionOutcome]:
-    """The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
-    session: AioSession = get_session()
-    for event, handler in (handlers or {}).items():
-        session.register(event, handler)
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
-    async with ClientPool(target, session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=services, emit=emit)
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def by_arn(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.arn: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def contexts(emitted: Emitted) -> dict[str, Resource]:
-    return {r.region: r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE}
-
-
-def unit_status(outcome: CollectionOutcome, service: str, region: str) -> UnitStatus:
-    [unit] = [u for u in outcome.units if u.service == service and u.region == region]
-    return unit.status
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, chk.parameters)
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource) -> Status | None:
-    result = verdict(check_id, resource)
-    return None if result is None else result[0]
+collect = collector(regions=REGIONS)
+"""The real collectors against moto; ``handlers`` answer chosen operations instead of moto."""
 
 
 def actual_statuses(emitted: Emitted) -> Expected:
     """(resource ARN, check id) -> status for every check on every judged resource."""
-    actual: Expected = {}
-    for resource_type in JUDGED_TYPES:
-        for arn, resource in by_arn(emitted, resource_type).items():
-            for chk in REGISTRY.for_type(resource_type):
-                actual[(arn, chk.id)] = status(chk.id, resource)
-    return actual
+    return judged(emitted, JUDGED_TYPES, key=by_arn)
 
 
 def validated(service: str, operation: str, response: dict[str, Any]) -> dict[str, Any]:
     """A response checked against botocore's model of the operation's output, as Stubber does."""
-    shape = get_botocore_session().get_service_model(service).operation_model(operation).output_shape
-    validate_parameters(response, shape)
-    return {**response, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
+    return with_metadata(model_checked(service, operation, response))
 
 
 def denied(code: str = "AccessDenied") -> Handler:
-    def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 403, {}, None), {
-            "Error": {"Code": code, "Message": "User is not authorized to perform this operation"},
-            "ResponseMetadata": {"HTTPStatusCode": 403, "RequestId": "golden"},
-        }
-
-    return answer
+    return fixed(refusal(code, "User is not authorized to perform this operation", metadata=True))
 
 
 def distribution_config_stub(distribution_id: str, response: dict[str, Any]) -> Handler:
     """Answer GetDistributionConfig for one distribution; let moto answer the others."""
     parsed = validated("cloudfront", "GetDistributionConfig", response)
 
-    def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+    def answer(params: dict[str, Any], **_: Any) -> Shortcut | None:
         if f"/distribution/{distribution_id}/" not in str(params.get("url_path", "")):
             return None
-        return AWSResponse(None, 200, {}, None), parsed
+        return short_circuit((200, parsed))
 
     return answer
 
@@ -195,8 +120,8 @@ def canaries_stub(region: str, canaries: list[dict[str, Any]]) -> Handler:
     parsed = validated("synthetics", "DescribeCanaries", {"Canaries": canaries})
     empty = validated("synthetics", "DescribeCanaries", {"Canaries": []})
 
-    def answer(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        return AWSResponse(None, 200, {}, None), parsed if context.get("client_region") == region else empty
+    def answer(context: dict[str, Any], **_: Any) -> Shortcut:
+        return short_circuit((200, parsed if context.get("client_region") == region else empty))
 
     return answer
 
@@ -512,6 +437,10 @@ def seed(moto: MotoServer) -> dict[str, Any]:
         RuntimeVersion="syn-nodejs-puppeteer-9.0",
     )
     return ids
+
+
+ids = seeded_once(seed)
+"""What ``seed`` made, once for the module; the tests only read it."""
 
 
 def cloudfront_stub(ids: dict[str, Any]) -> dict[str, Handler]:

@@ -16,127 +16,57 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 import boto3
+import golden_support
 import pytest
-from aiobotocore.awsrequest import AioAWSResponse
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Emitted,
+    Handler,
+    account_context,
+    by_type,
+    fixed,
+    model_checked,
+    status,
+    unit_of,
+    verdict,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
+from guardian_collector.collection import CollectionOutcome
 from guardian_collector.collectors.iam import parse_credential_report, parse_policy_document, root_context
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import iam as _iam_checks  # noqa: F401  (registers the IAM checks)
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 PASSWORD = "An-initial-Passw0rd!"
-Emitted = list[tuple[Resource, str, str]]
 
 
-# -- fixtures (the pattern of services/collector/tests/conftest.py, one server per module) ----------
+def iam_answers(answers: dict[str, dict[str, Any]]) -> dict[str, Handler]:
+    """``before-call`` handlers by which the collector's IAM client answers some operations itself, before
+    any request is sent: each response is validated against the IAM model first (an answer holding
+    ``Error`` is a modelled error, sent with HTTP 403); the rest go to moto."""
+    handlers: dict[str, Handler] = {}
+    for operation, answer in answers.items():
+        status_code = 403 if "Error" in answer else 200
+        if status_code == 200:
+            model_checked("iam", operation, answer)
+        parsed = copy.deepcopy(answer)
+        parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status_code})
+        handlers[f"before-call.iam.{operation}"] = fixed((status_code, parsed))
+    return handlers
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
-
-class AnsweringPool(ClientPool):
-    """A client pool whose IAM client answers some operations itself, with model-validated
-    responses (or a modelled error), before any request is sent; the rest go to moto."""
-
-    def __init__(self, target: AwsTarget, answers: dict[str, dict[str, Any]]) -> None:
-        super().__init__(target)
-        self.answers = answers
-        self._hooked: set[int] = set()
-
-    async def get(self, service: str, region: str) -> Any:
-        client = await super().get(service, region)
-        if service == "iam" and id(client) not in self._hooked:
-            self._hooked.add(id(client))
-            for operation, answer in self.answers.items():
-                model = client.meta.service_model.operation_model(operation)
-                if "Error" not in answer:
-                    validate_parameters(answer, model.output_shape)
-                client.meta.events.register(
-                    f"before-call.iam.{operation}", self._answer(answer), unique_id=f"golden-{operation}"
-                )
-        return client
-
-    @staticmethod
-    def _answer(answer: dict[str, Any]) -> Any:
-        def handler(**_: Any) -> tuple[AioAWSResponse, dict[str, Any]]:
-            status = 403 if "Error" in answer else 200
-            parsed = copy.deepcopy(answer)
-            parsed.setdefault("ResponseMetadata", {"HTTPStatusCode": status})
-            return AioAWSResponse(None, status, {}, None), parsed
-
-        return handler
-
-
-async def collect(moto: MotoServer, answers: dict[str, dict[str, Any]] | None = None) -> tuple[Emitted, Any]:
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=2)
-    async with AnsweringPool(target, answers or {}) as pool:
-        outcome: CollectionOutcome = await collect_account(
-            pool, account_id=ACCOUNT, regions=["us-east-1"], services=["iam"], emit=emit
-        )
-    return emitted, outcome
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def account_context(emitted: Emitted, region: str = "global") -> Resource:
-    for resource, _, _ in emitted:
-        if resource.resource_type == "AWS::::Account" and resource.region == region:
-            return resource
-    raise AssertionError(f"no account context for {region}")
-
-
-def verdict(resource: Resource, check_id: str, **params: Any) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snapshot = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snapshot, {**chk.parameters, **params})
-    return None if result is None else (result.status, result.reason)
-
-
-def status_of(resource: Resource, check_id: str, **params: Any) -> Status | None:
-    result = verdict(resource, check_id, **params)
-    return None if result is None else result[0]
-
-
-def unit(outcome: Any, service: str = "iam") -> Any:
-    return next(u for u in outcome.units if u.service == service)
+async def collect(
+    moto: MotoServer, answers: dict[str, dict[str, Any]] | None = None
+) -> tuple[Emitted, CollectionOutcome]:
+    handlers = iam_answers(answers or {})
+    return await golden_support.collect(moto, ["iam"], regions=["us-east-1"], handlers=handlers, max_attempts=2)
 
 
 # -- seeding -------------------------------------------------------------------------------------
@@ -204,7 +134,7 @@ def seed(moto: MotoServer, *, weak_password_policy: bool = True) -> None:
 async def test_users_from_moto(moto: MotoServer) -> None:
     seed(moto)
     emitted, outcome = await collect(moto)
-    assert unit(outcome).status is UnitStatus.COMPLETE
+    assert unit_of(outcome, "iam").status is UnitStatus.COMPLETE
     users = by_type(emitted, "AWS::IAM::User")
     assert set(users) == {"carol", "dave", "erin"}
     carol, dave, erin = users["carol"], users["dave"], users["erin"]
@@ -222,33 +152,33 @@ async def test_users_from_moto(moto: MotoServer) -> None:
         assert "_errors" not in user.configuration
 
     # Console MFA: PASS with a device, FAIL without, not evaluated without a console password.
-    assert status_of(carol, "iam_user_console_mfa") is Status.PASS
-    result = verdict(dave, "iam_user_console_mfa")
+    assert status("iam_user_console_mfa", carol) is Status.PASS
+    result = verdict("iam_user_console_mfa", dave)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "dave" in result[1]
-    assert verdict(erin, "iam_user_console_mfa") is None
+    assert verdict("iam_user_console_mfa", erin) is None
 
     # Direct policies: PASS through a group, FAIL with an inline policy.
-    assert status_of(carol, "iam_user_no_direct_policies") is Status.PASS
-    result = verdict(erin, "iam_user_no_direct_policies")
+    assert status("iam_user_no_direct_policies", carol) is Status.PASS
+    result = verdict("iam_user_no_direct_policies", erin)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "erin-s3" in result[1]
 
     # Keys were created just now: rotated today, overdue 91 days from now.
     later = datetime.now(UTC) + timedelta(days=91)
-    assert status_of(erin, "iam_user_access_key_rotated") is Status.PASS
-    assert status_of(erin, "iam_user_access_key_rotated", now=later) is Status.FAIL
-    assert verdict(dave, "iam_user_access_key_rotated") is None  # no access key
+    assert status("iam_user_access_key_rotated", erin) is Status.PASS
+    assert status("iam_user_access_key_rotated", erin, now=later) is Status.FAIL
+    assert verdict("iam_user_access_key_rotated", dave) is None  # no access key
 
     # Unused credentials: everything is fresh today; 120 days on, dave's never-used password, erin's
     # never-used key and carol's key last used today are all idle.
     much_later = datetime.now(UTC) + timedelta(days=120)
     for user in (carol, dave, erin):
-        assert status_of(user, "iam_user_unused_credentials") is Status.PASS
-        assert status_of(user, "iam_user_unused_credentials", now=much_later) is Status.FAIL
-    result = verdict(dave, "iam_user_unused_credentials", now=much_later)
+        assert status("iam_user_unused_credentials", user) is Status.PASS
+        assert status("iam_user_unused_credentials", user, now=much_later) is Status.FAIL
+    result = verdict("iam_user_unused_credentials", dave, now=much_later)
     assert result is not None
     assert "console password never used" in result[1]
 
@@ -263,11 +193,11 @@ async def test_policies_from_moto(moto: MotoServer) -> None:
     assert everything.configuration["document"] == ADMIN_DOC
     assert everything.configuration["default_version_id"] == "v1"
     assert everything.configuration["attachment_count"] == 0
-    result = verdict(everything, "iam_policy_no_full_admin")
+    result = verdict("iam_policy_no_full_admin", everything)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "everything" in result[1]
-    assert status_of(policies["read-one-bucket"], "iam_policy_no_full_admin") is Status.PASS
+    assert status("iam_policy_no_full_admin", policies["read-one-bucket"]) is Status.PASS
 
 
 async def test_account_context_from_moto(moto: MotoServer) -> None:
@@ -280,7 +210,7 @@ async def test_account_context_from_moto(moto: MotoServer) -> None:
     assert config["iam_password_policy"]["minimum_password_length"] == 8
     assert config["iam_password_policy"]["require_symbols"] is False
 
-    result = verdict(context, "iam_password_policy_strong")
+    result = verdict("iam_password_policy_strong", context)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "minimum length is 8 (needs 14)" in result[1]
@@ -295,19 +225,19 @@ async def test_account_context_from_moto(moto: MotoServer) -> None:
         "password_last_used": None,
         "sources": ["account_summary"],
     }
-    assert status_of(context, "iam_root_mfa") is Status.FAIL
-    assert status_of(context, "iam_root_no_access_keys") is Status.PASS
+    assert status("iam_root_mfa", context) is Status.FAIL
+    assert status("iam_root_no_access_keys", context) is Status.PASS
 
     # The regional context carries nothing from IAM, and the account checks skip it.
     regional = account_context(emitted, "us-east-1")
     assert "iam_root" not in regional.configuration
-    assert verdict(regional, "iam_root_mfa") is None
+    assert verdict("iam_root_mfa", regional) is None
 
 
 async def test_strong_password_policy_passes(moto: MotoServer) -> None:
     seed(moto, weak_password_policy=False)
     emitted, _ = await collect(moto)
-    assert status_of(account_context(emitted), "iam_password_policy_strong") is Status.PASS
+    assert status("iam_password_policy_strong", account_context(emitted)) is Status.PASS
 
 
 async def test_no_password_policy_fails(moto: MotoServer) -> None:
@@ -315,7 +245,7 @@ async def test_no_password_policy_fails(moto: MotoServer) -> None:
     emitted, _ = await collect(moto)
     context = account_context(emitted)
     assert context.configuration["iam_password_policy"] is None
-    result = verdict(context, "iam_password_policy_strong")
+    result = verdict("iam_password_policy_strong", context)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "no password policy" in result[1]
@@ -346,7 +276,7 @@ async def test_root_with_mfa_and_an_access_key(moto: MotoServer) -> None:
         "GetAccountSummary": {"SummaryMap": {"AccountMFAEnabled": 1, "AccountAccessKeysPresent": 1}},
     }
     emitted, outcome = await collect(moto, answers)
-    assert unit(outcome).status is UnitStatus.COMPLETE
+    assert unit_of(outcome, "iam").status is UnitStatus.COMPLETE
     context = account_context(emitted)
     assert context.configuration["iam_root"] == {
         "mfa_active": True,
@@ -355,8 +285,8 @@ async def test_root_with_mfa_and_an_access_key(moto: MotoServer) -> None:
         "password_last_used": "2025-05-01T10:00:00+00:00",
         "sources": ["credential_report", "account_summary"],
     }
-    assert status_of(context, "iam_root_mfa") is Status.PASS
-    result = verdict(context, "iam_root_no_access_keys")
+    assert status("iam_root_mfa", context) is Status.PASS
+    result = verdict("iam_root_no_access_keys", context)
     assert result is not None
     assert result[0] is Status.FAIL
     assert "1 active access key" in result[1]
@@ -374,14 +304,14 @@ async def test_denied_reads_become_errors(moto: MotoServer) -> None:
         "GetAccountSummary": denied,
     }
     emitted, outcome = await collect(moto, answers)
-    assert unit(outcome).status is UnitStatus.PARTIAL
+    assert unit_of(outcome, "iam").status is UnitStatus.PARTIAL
     context = account_context(emitted)
     errors = context.configuration["_errors"]
     assert "AccessDenied on get_account_password_policy" in errors["iam_password_policy"]
     assert "AccessDenied on generate_credential_report" in errors["iam_root"]
     assert "AccessDenied on get_account_summary" in errors["iam_root"]
     for check_id in ("iam_password_policy_strong", "iam_root_mfa", "iam_root_no_access_keys"):
-        assert status_of(context, check_id) is Status.ERROR
+        assert status(check_id, context) is Status.ERROR
     # The users are still collected; their password_last_used comes from ListUsers.
     assert set(by_type(emitted, "AWS::IAM::User")) == {"carol", "dave", "erin"}
 

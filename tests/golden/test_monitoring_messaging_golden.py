@@ -14,22 +14,33 @@ handling runs, and the affected checks turn ERROR, never PASS.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from types import SimpleNamespace
 from typing import Any
 
-import pytest
-from aiobotocore.session import get_session
+import golden_support
+from golden_support import (
+    ACCOUNT,
+    ACCOUNT_TYPE,
+    Answer,
+    Emitted,
+    Intercept,
+    account_context,
+    answering,
+    by_type,
+    refusal,
+    status,
+    units,
+    verdict,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
-from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
-from guardian_collector.collectors.base import Resource
+from guardian_collector.collection import CollectionOutcome
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
 from guardian_evaluator.checks.monitoring import CIS_EVENTS
-from guardian_evaluator.registry import REGISTRY, Snapshot
+from guardian_evaluator.registry import REGISTRY
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST, WEST = "us-east-1", "eu-west-1"
 REGIONS = [EAST, WEST]
 SERVICES = ["logs", "monitoring", "sns", "sqs"]
@@ -56,98 +67,20 @@ CIS_IDS = [
     "cloudwatch_alarm_vpc_changes",
     "cloudwatch_alarm_organizations_changes",
 ]
-ACCOUNT_TYPE = "AWS::::Account"
 
 PASS, FAIL, ERROR = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Intercept = Callable[[str, str, str], "tuple[int, dict[str, Any]] | None"]
 
-
-# --- fixtures (the pattern of services/collector/tests/conftest.py) ------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
-
-def denied(code: str = "AccessDeniedException") -> tuple[int, dict[str, Any]]:
-    return 403, {"Error": {"Code": code, "Message": "injected denial"}}
+def denied(code: str = "AccessDeniedException") -> Answer:
+    return refusal(code)
 
 
 async def collect(moto: MotoServer, intercept: Intercept | None = None) -> tuple[Emitted, CollectionOutcome]:
     """The real collectors against moto; ``intercept(service, operation, region)`` may answer instead."""
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    session = get_session()
-    if intercept is not None:
-
-        def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
-            substitute = intercept(
-                str(model.service_model.service_name), str(model.name), str(context.get("client_region"))
-            )
-            if substitute is None:
-                return None
-            code, parsed = substitute
-            return SimpleNamespace(status_code=code, headers={}, raw=None), parsed
-
-        session.register("before-call", answer)
-
-    async with ClientPool(AwsTarget(endpoint_url=moto.url, max_attempts=1), session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=SERVICES, emit=emit)
-    return emitted, outcome
-
-
-def snapshot(resource: Resource) -> Snapshot:
-    return Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    result = chk.fn(snapshot(resource), chk.parameters)
-    return None if result is None else (result.status, result.reason)
-
-
-def status(check_id: str, resource: Resource) -> Status | None:
-    result = verdict(check_id, resource)
-    return None if result is None else result[0]
-
-
-def by_type(emitted: Emitted, resource_type: str) -> dict[str, Resource]:
-    return {r.name: r for r, _, _ in emitted if r.resource_type == resource_type}
-
-
-def account(emitted: Emitted) -> Resource:
-    [context] = [r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE and r.region == "global"]
-    return context
-
-
-def units(outcome: CollectionOutcome) -> dict[tuple[str, str], UnitStatus]:
-    return {(u.service, u.region): u.status for u in outcome.units}
+    handlers = None if intercept is None else {"before-call": answering(intercept)}
+    return await golden_support.collect(moto, SERVICES, regions=REGIONS, handlers=handlers)
 
 
 def statuses(emitted: Emitted, resource_type: str, prefix: str) -> dict[str, dict[str, Status | None]]:
@@ -294,7 +227,7 @@ async def test_every_cis_alert_chain_passes_when_complete(moto: MotoServer) -> N
     emitted, outcome = await collect(moto)
 
     assert all(s is UnitStatus.COMPLETE for s in units(outcome).values()), outcome.units
-    context = account(emitted)
+    context = account_context(emitted)
     for check_id in CIS_IDS:
         result = verdict(check_id, context)
         assert result is not None
@@ -366,7 +299,7 @@ async def test_broken_chains_fail_and_name_the_missing_link(moto: MotoServer) ->
     emitted, outcome = await collect(moto)
 
     assert units(outcome)[("monitoring", EAST)] is UnitStatus.COMPLETE
-    context = account(emitted)
+    context = account_context(emitted)
     for check_id in CIS_IDS:
         assert status(check_id, context) == FAIL, check_id
 
@@ -396,7 +329,7 @@ async def test_a_single_region_trail_is_no_source(moto: MotoServer) -> None:
 
     emitted, _ = await collect(moto)
 
-    assert verdict("cloudwatch_alarm_root_usage", account(emitted)) == (
+    assert verdict("cloudwatch_alarm_root_usage", account_context(emitted)) == (
         FAIL,
         f"No complete alert chain for use of the root user: trail {TRAIL} is single-region",
     )
@@ -420,7 +353,7 @@ async def test_denied_detail_reads_are_errors(moto: MotoServer) -> None:
 
     for service in ("monitoring", "sns", "sqs"):
         assert units(outcome)[(service, EAST)] is UnitStatus.PARTIAL, service
-    context = account(emitted)
+    context = account_context(emitted)
     for check_id in CIS_IDS:
         result = verdict(check_id, context)
         assert result is not None
@@ -457,7 +390,7 @@ async def test_denied_listings_fail_the_units(moto: MotoServer) -> None:
             assert units(outcome)[(service, region)] is UnitStatus.FAILED, (service, region)
     assert units(outcome)[("monitoring", WEST)] is UnitStatus.PARTIAL
     assert by_type(emitted, "AWS::SQS::Queue") == {}
-    context = account(emitted)
+    context = account_context(emitted)
     assert context.configuration["_errors"]["cloudwatch_cis_monitoring"].startswith(
         "trails could not be listed in 1 region(s): eu-west-1: AccessDeniedException on describe_trails"
     )
@@ -473,7 +406,7 @@ async def test_a_missing_chain_with_an_unlisted_region_is_an_error(moto: MotoSer
 
     emitted, _ = await collect(moto, intercept)
 
-    result = verdict("cloudwatch_alarm_root_usage", account(emitted))
+    result = verdict("cloudwatch_alarm_root_usage", account_context(emitted))
     assert result is not None
     assert result[0] == ERROR
     assert "eu-west-1: AccessDeniedException on describe_trails" in result[1]
@@ -485,7 +418,7 @@ async def test_a_log_group_of_another_account_cannot_be_judged(moto: MotoServer)
 
     emitted, _ = await collect(moto)
 
-    result = verdict("cloudwatch_alarm_root_usage", account(emitted))
+    result = verdict("cloudwatch_alarm_root_usage", account_context(emitted))
     assert result is not None
     assert result[0] == ERROR
     assert "the log group belongs to account 999999999999; its metric filters are not visible from here" in result[1]

@@ -9,31 +9,38 @@ collectors' own error handling runs) and shows the affected checks turn ERROR, n
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from types import SimpleNamespace
+from collections.abc import Callable
 from typing import Any
 
-import botocore.session
+import golden_support
 import pytest
-from aiobotocore.session import get_session
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Answer,
+    Emitted,
+    answering_with,
+    model_checked,
+    refusal,
+    request_url,
+    status,
+    units,
+    verdict,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
 from guardian_collector.collection import (
-    AwsTarget,
-    ClientPool,
     CollectionOutcome,
-    collect_account,
     undo_s3control_host_prefix,
 )
-from guardian_collector.collectors.base import CallError, Read, Resource
+from guardian_collector.collectors.base import CallError, Read
 from guardian_collector.collectors.cloudtrail import ALL_USERS_URI, bucket_exposure, management_events
 from guardian_collector.collectors.s3 import PolicyParseError, bucket_region, policy_document
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
+from guardian_evaluator.registry import REGISTRY
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 REGIONS = ["us-east-1", "eu-west-1"]
 GOOD_BUCKET = "guardian-good-data"
 BAD_BUCKET = "guardian-bad-data"
@@ -54,83 +61,19 @@ P, F, E = Status.PASS, Status.FAIL, Status.ERROR
 
 load_all()
 
-
-# --- fixtures (the pattern of services/collector/tests/conftest.py) --------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
-
-Emitted = list[tuple[Resource, str, str]]
-Intercept = Callable[[str, str, str, str], "tuple[int, dict[str, Any]] | None"]
+UrlIntercept = Callable[[str, str, str, str], "Answer | None"]
 """intercept(service, operation, client_region, url) -> (HTTP status, parsed answer) to answer in
 moto's place, or None to let moto answer."""
 
-_BOTOCORE = botocore.session.get_session()
+
+def access_denied(operation: str) -> Answer:
+    return refusal("AccessDenied", f"injected denial of {operation}")
 
 
-def validated(service: str, operation: str, answer: dict[str, Any]) -> dict[str, Any]:
-    """An answer moto cannot give, checked against the service model (as botocore's Stubber does)."""
-    shape = _BOTOCORE.get_service_model(service).operation_model(operation).output_shape
-    validate_parameters(answer, shape)
-    return answer
-
-
-def access_denied(operation: str) -> tuple[int, dict[str, Any]]:
-    return 403, {"Error": {"Code": "AccessDenied", "Message": f"injected denial of {operation}"}}
-
-
-async def collect(moto: MotoServer, intercept: Intercept | None = None) -> tuple[Emitted, CollectionOutcome]:
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    session = get_session()
-    if intercept is not None:
-
-        def answer(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> Any:
-            service = str(model.service_model.service_name)
-            region = str(context.get("client_region"))
-            substitute = intercept(service, model.name, region, str(params.get("url", "")))
-            if substitute is None:
-                return None
-            status, parsed = substitute
-            return SimpleNamespace(status_code=status, headers={}, raw=None), parsed
-
-        # A before-call handler that returns a response short-circuits the HTTP call.
-        session.register("before-call", answer)
-
-    target = AwsTarget(endpoint_url=moto.url, max_attempts=1)
-    async with ClientPool(target, session=session) as pool:
-        outcome = await collect_account(
-            pool, account_id=ACCOUNT, regions=REGIONS, services=["s3", "cloudtrail"], emit=emit
-        )
-    return emitted, outcome
-
-
-def snapshot(resource: Resource) -> Snapshot:
-    return Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
+async def collect(moto: MotoServer, intercept: UrlIntercept | None = None) -> tuple[Emitted, CollectionOutcome]:
+    # A before-call handler that returns a response short-circuits the HTTP call.
+    handlers = None if intercept is None else {"before-call": answering_with(intercept, request_url)}
+    return await golden_support.collect(moto, ["s3", "cloudtrail"], regions=REGIONS, handlers=handlers)
 
 
 def verdicts(emitted: Emitted) -> dict[str, dict[str, Status | None]]:
@@ -138,24 +81,15 @@ def verdicts(emitted: Emitted) -> dict[str, dict[str, Status | None]]:
     out: dict[str, dict[str, Status | None]] = {}
     for resource, _, _ in emitted:
         checks = [c for c in REGISTRY.for_type(resource.resource_type) if c.id.startswith(("s3_", "cloudtrail_"))]
-        results: dict[str, Status | None] = {}
-        for chk in checks:
-            verdict = chk.fn(snapshot(resource), chk.parameters)
-            results[chk.id] = None if verdict is None else verdict.status
-        out[resource.name] = results
+        out[resource.name] = {chk.id: status(chk.id, resource) for chk in checks}
     return out
 
 
 def reasons(emitted: Emitted, name: str, check_id: str) -> str:
     resource = next(r for r, _, _ in emitted if r.name == name)
-    chk = REGISTRY.get(check_id)
-    verdict = chk.fn(snapshot(resource), chk.parameters)
-    assert verdict is not None
-    return verdict.reason
-
-
-def units(outcome: CollectionOutcome) -> dict[tuple[str, str], UnitStatus]:
-    return {(u.service, u.region): u.status for u in outcome.units}
+    result = verdict(check_id, resource)
+    assert result is not None
+    return result[1]
 
 
 # --- seeding ---------------------------------------------------------------------------------
@@ -420,7 +354,7 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
     key_arn = seed_buckets(moto)
     seed_good_trail(moto, key_arn)
 
-    sse_s3_default = validated(
+    sse_s3_default = model_checked(
         "s3",
         "GetBucketEncryption",
         {
@@ -429,8 +363,8 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
             }
         },
     )
-    ireland = validated("s3", "GetBucketLocation", {"LocationConstraint": "EU"})
-    selectors = validated(
+    ireland = model_checked("s3", "GetBucketLocation", {"LocationConstraint": "EU"})
+    selectors = model_checked(
         "cloudtrail",
         "GetEventSelectors",
         {
@@ -446,7 +380,7 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
             ],
         },
     )
-    listing = validated(
+    listing = model_checked(
         "s3",
         "ListBuckets",
         {

@@ -27,29 +27,37 @@ Faults (access denied) are injected the same way, and the checks turn ERROR, nev
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.session
+import golden_support
 import httpx
-import pytest
 from aiobotocore.session import get_session
-from botocore.validate import validate_parameters
+from golden_support import (
+    ACCOUNT,
+    Answer,
+    Emitted,
+    Intercept,
+    answering,
+    contexts,
+    model_checked,
+    refusal,
+    units,
+    verdict,
+    with_metadata,
+)
+from golden_support import moto_fixture as moto_fixture
+from golden_support import moto_server_fixture as moto_server_fixture
 
 from guardian_collector.collection import AwsTarget, ClientPool, CollectionOutcome, collect_account
 from guardian_collector.collectors.base import Resource
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import load_all
-from guardian_evaluator.registry import REGISTRY, Snapshot
 from guardian_testkit.moto import MotoServer
 
-ACCOUNT = "123456789012"
 EAST, WEST = "us-east-1", "eu-west-1"
 REGIONS = [EAST, WEST]
 SERVICES = ["accessanalyzer", "config", "guardduty", "iamextra", "inspector2", "securityhub", "ssm"]
-ACCOUNT_TYPE = "AWS::::Account"
 FSBP = f"arn:aws:securityhub:{EAST}::standards/aws-foundational-security-best-practices/v/1.0.0"
 NOW = datetime.now(UTC)
 
@@ -72,80 +80,18 @@ GLOBAL_CHECKS = ("config_aggregator_all_regions", "iam_root_hardware_mfa", "iam_
 
 load_all()
 
-Emitted = list[tuple[Resource, str, str]]
-Answer = tuple[int, dict[str, Any]]
-Intercept = Callable[[str, str, str], "Answer | None"]
-_BOTOCORE = botocore.session.get_session()
-
-
-# --- fixtures --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    moto_server.reset()
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return moto_server
-
 
 def validated(service: str, operation: str, answer: dict[str, Any]) -> Answer:
     """An answer moto cannot give, checked against the service model (as botocore's Stubber does)."""
-    shape = _BOTOCORE.get_service_model(service).operation_model(operation).output_shape
-    validate_parameters(answer, shape)
-    return 200, {**answer, "ResponseMetadata": {"HTTPStatusCode": 200, "RequestId": "golden"}}
+    return 200, with_metadata(model_checked(service, operation, answer))
 
 
 def denied(code: str = "AccessDeniedException") -> Answer:
-    return 403, {"Error": {"Code": code, "Message": "injected denial"}}
+    return refusal(code)
 
 
 async def collect(moto: MotoServer, intercept: Intercept) -> tuple[Emitted, CollectionOutcome]:
-    emitted: Emitted = []
-
-    async def emit(resource: Resource, unit_region: str, service: str) -> None:
-        emitted.append((resource, unit_region, service))
-
-    def answer(model: Any, context: dict[str, Any], **_: Any) -> Any:
-        substitute = intercept(
-            str(model.service_model.service_name), str(model.name), str(context.get("client_region"))
-        )
-        if substitute is None:
-            return None
-        code, parsed = substitute
-        return SimpleNamespace(status_code=code, headers={}, raw=None), parsed
-
-    session = get_session()
-    session.register("before-call", answer)
-    async with ClientPool(AwsTarget(endpoint_url=moto.url, max_attempts=1), session=session) as pool:
-        outcome = await collect_account(pool, account_id=ACCOUNT, regions=REGIONS, services=SERVICES, emit=emit)
-    return emitted, outcome
-
-
-def contexts(emitted: Emitted) -> dict[str, Resource]:
-    return {r.region: r for r, _, _ in emitted if r.resource_type == ACCOUNT_TYPE}
-
-
-def verdict(check_id: str, resource: Resource) -> tuple[Status, str] | None:
-    chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, chk.parameters)
-    return None if result is None else (result.status, result.reason)
+    return await golden_support.collect(moto, SERVICES, regions=REGIONS, handlers={"before-call": answering(intercept)})
 
 
 def table(emitted: Emitted) -> dict[str, dict[str, Status | None]]:
@@ -157,10 +103,6 @@ def table(emitted: Emitted) -> dict[str, dict[str, Status | None]]:
             result = verdict(check_id, context)
             out[region][check_id] = None if result is None else result[0]
     return out
-
-
-def units(outcome: CollectionOutcome) -> dict[tuple[str, str], UnitStatus]:
-    return {(u.service, u.region): u.status for u in outcome.units}
 
 
 # --- seeding ---------------------------------------------------------------------------------
