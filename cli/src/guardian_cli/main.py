@@ -217,7 +217,9 @@ def export(
 @app.command()
 def demo(
     serve: Annotated[bool, typer.Option(help="Keep the API up after the scan until Ctrl-C")] = True,
-    port: Annotated[int, typer.Option(help="Port of the collector; the gateway takes the one before, the others follow")] = 8081,
+    port: Annotated[
+        int, typer.Option(help="Port of the collector; the gateway takes the one before, the others follow")
+    ] = 8081,
 ) -> None:
     """Start every service, scan a bundled demo AWS environment (moto) and print its SOC 2 posture."""
     from guardian_cli.demo_env import MOTO_CANNOT_SERVE, demo_services, seed
