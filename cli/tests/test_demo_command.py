@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -13,6 +14,25 @@ import nats
 
 from guardian_common.bus import Subjects
 from guardian_testkit.moto import free_port
+
+
+def free_run(length: int) -> int:
+    """The first of ``length`` consecutive free loopback ports."""
+    for _ in range(50):
+        start = free_port()
+        sockets = []
+        try:
+            for port in range(start, start + length):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+        return start
+    raise AssertionError("no run of free ports")
 
 
 async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
@@ -26,7 +46,7 @@ async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
         "GUARDIAN_NATS_URL": nats_url,
         "GUARDIAN_BUS_PREFIX": prefix,
     }
-    port = free_port() + 1  # the gateway takes the port before
+    port = free_run(5) + 1  # the gateway takes the port before the collector's
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

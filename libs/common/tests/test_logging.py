@@ -1,0 +1,31 @@
+"""Every line a service writes is one JSON object: its own events and the libraries' records alike."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from guardian_common.logging import configure_logging, get_logger
+
+
+def test_library_records_and_service_events_are_json_lines_with_the_scan_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", json=True)
+    structlog.contextvars.bind_contextvars(scan_id="scan-42")
+    try:
+        get_logger("guardian.test").info("unit_collected", service="s3")
+        logging.getLogger("uvicorn.error").warning("Application shutdown failed")
+        logging.getLogger("asyncpg.pool").debug("below the level: not written")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert [line["event"] for line in lines] == ["unit_collected", "Application shutdown failed"]
+    assert all(line["scan_id"] == "scan-42" for line in lines)
+    assert lines[1]["logger"] == "uvicorn.error"
+    assert lines[1]["level"] == "warning"
+    configure_logging("INFO", json=True)
+    assert len([h for h in logging.getLogger().handlers if h.get_name() == "guardian-json"]) == 1
