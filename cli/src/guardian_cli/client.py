@@ -54,6 +54,20 @@ class GuardianClient:
                 raise ApiError(response.status_code, "http_error", response.text[:300]) from None
         return response.json()
 
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One call with this client's key, answering the raw response (for CSV or YAML bodies).
+
+        A 4xx or 5xx answer raises ``ApiError`` with the service's error code and detail.
+        """
+        response = await self._http.request(method, url, **kwargs)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise ApiError(response.status_code, str(body.get("error")), str(body.get("detail")))
+            except ValueError:
+                raise ApiError(response.status_code, "http_error", response.text[:300]) from None
+        return response
+
     async def start_scan(self, regions: list[str] | None, services: list[str] | None) -> dict[str, Any]:
         body = {"regions": regions or None, "services": services or None}
         result: dict[str, Any] = await self._call("POST", f"{self.endpoints.collector}/api/v1/scans", json=body)

@@ -27,6 +27,7 @@ from guardian_cli.catalogue_cmds import checks_app, frameworks_app
 from guardian_cli.client import ApiError, Endpoints, GuardianClient
 from guardian_cli.evidence_cmds import evidence_app
 from guardian_cli.follow import ScanOutcome, run_scan
+from guardian_cli.model_cmds import controls_app, exceptions_app, periods_app, scopes_app
 from guardian_cli.render import progress_table, summary
 from guardian_cli.stack import LocalStack, StackConfig, load_or_create_secret
 from guardian_collector.policy import read_only_policy
@@ -47,6 +48,10 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(checks_app, name="checks")
 app.add_typer(frameworks_app, name="frameworks")
+app.add_typer(scopes_app, name="scopes")
+app.add_typer(periods_app, name="periods")
+app.add_typer(controls_app, name="controls")
+app.add_typer(exceptions_app, name="exceptions")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 import pytest
 import structlog
@@ -11,6 +12,18 @@ import structlog
 from guardian_common.logging import configure_logging, get_logger
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging binds the stream pytest captures for this test: put everything back after."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers, root.level = handlers, level
+
+
+@pytest.mark.usefixtures("restore_logging")
 def test_library_records_and_service_events_are_json_lines_with_the_scan_id(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
