@@ -3,22 +3,19 @@ three services running on loopback with a database and a bus prefix of their own
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
-import nats
 import pytest
 
 from guardian_cli.client import Endpoints, GuardianClient
 from guardian_cli.stack import LocalStack, StackConfig
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_testkit.faults import FaultProxy
 from guardian_testkit.moto import MotoServer
+from guardian_testkit.resources import delete_streams, drop_database
 
 REGIONS = ["us-east-1", "eu-west-1"]
 
@@ -57,26 +54,6 @@ class Running:
         return mint_key(self.stack.auth_secret, role, f"test-{role.value}")[1]
 
 
-async def _drop(postgres_base: str, database: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_base}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-async def _delete_streams(url: str, prefix: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for config in Subjects(prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(config.name)
-    finally:
-        await nc.close()
-
-
 @pytest.fixture
 async def running(postgres_base: str, nats_url: str, proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[Running]:
     """Every service, with its own database and bus prefix, reading AWS through the fault proxy."""
@@ -102,5 +79,5 @@ async def running(postgres_base: str, nats_url: str, proxy: FaultProxy, tmp_path
     finally:
         await client.close()
         await stack.stop()
-        await _delete_streams(nats_url, prefix)
-        await _drop(postgres_base, database)
+        await delete_streams(nats_url, prefix)
+        await drop_database(postgres_base, database)

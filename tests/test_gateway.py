@@ -18,11 +18,12 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import Running, _delete_streams, _drop
+from conftest import Running
 
 from guardian_cli.stack import LocalStack, StackConfig
 from guardian_common.auth import PRINCIPAL_HEADER, Principal, Role, mint_key, sign_principal
 from guardian_gateway.keys.service import bootstrap_key
+from guardian_testkit.resources import delete_streams, drop_database
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 GATED_RATE_LIMIT = 8
@@ -261,8 +262,8 @@ async def gated(postgres_base: str, nats_url: str, tmp_path: Path, quiet_moto_en
         yield stack
     finally:
         await stack.stop()
-        await _delete_streams(nats_url, prefix)
-        await _drop(postgres_base, database)
+        await delete_streams(nats_url, prefix)
+        await drop_database(postgres_base, database)
 
 
 async def test_gateway_only_services_refuse_keys_and_accept_the_forwarded_principal(gated: LocalStack) -> None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import sys
 import uuid
 from pathlib import Path
 
-import nats
-
-from guardian_common.bus import Subjects
 from guardian_testkit.moto import free_port
+from guardian_testkit.resources import delete_streams
 
 
 def free_run(length: int) -> int:
@@ -62,12 +59,7 @@ async def test_demo_scans_the_bundled_environment_and_prints_the_posture(
         )
         out, err = await asyncio.wait_for(proc.communicate(), timeout=240)
     finally:
-        nc = await nats.connect(nats_url)
-        for config in Subjects(prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await nc.jetstream().delete_stream(config.name)
-        await nc.close()
+        await delete_streams(nats_url, prefix)
     text = out.decode()
     assert proc.returncode == 0, text + err.decode()
     assert "SOC2 readiness:" in text

@@ -10,15 +10,12 @@ control statuses and the missing-evidence view through the REST API with a manua
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -49,7 +46,7 @@ from guardian_compliance.consumers import apply_evaluations
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres, machine_nats, machine_postgres
+from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"
@@ -58,65 +55,6 @@ PROCEDURAL = "TST-POL"  # needs a policy and a training record
 HYBRID = "TST-HYB"  # needs ENC to pass and a policy
 
 # --------------------------------------------------------------------------------------------- infrastructure
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[str, str]]:
-    """(PostgreSQL server URL without database, NATS URL): the machine's, else embedded ones."""
-    with tempfile.TemporaryDirectory(prefix="guardian-evfeed-") as tmp, contextlib.ExitStack() as stack:
-        pg = machine_postgres()
-        if pg is None:
-            server = EmbeddedPostgres(Path(tmp) / "pg").start()
-            stack.callback(server.stop)
-            pg = server.url("postgres").rsplit("/postgres", 1)[0]
-        url = machine_nats()
-        if url is None:
-            embedded = EmbeddedNats(Path(tmp) / "nats").start()
-            stack.callback(embedded.stop)
-            url = embedded.url
-        yield pg, url
-
-
-async def _admin(pg: str, sql: str) -> None:
-    conn = await asyncpg.connect(f"{pg}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def database(servers: tuple[str, str]) -> Iterator[str]:
-    pg, _ = servers
-    name = f"guardian_evfeed_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(pg, f'CREATE DATABASE "{name}"'))
-    asyncio.run(db.migrate(f"{pg}/{name}", "compliance", "guardian_compliance.migrations"))
-    yield f"{pg}/{name}"
-    asyncio.run(_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _empty(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'compliance' AND tablename <> 'schema_migrations'"
-        )
-        names = ", ".join(f'compliance."{t["tablename"]}"' for t in tables)
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
-
-
-async def _delete_streams(url: str, prefix: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for config in Subjects(prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(config.name)
-    finally:
-        await nc.close()
 
 
 @dataclass
@@ -164,9 +102,9 @@ class Service:
 async def svc(servers: tuple[str, str], database: str) -> AsyncIterator[Service]:
     _, nats_url = servers
     token = uuid.uuid4().hex[:10]
-    await _empty(database)
+    await empty_schema(database, "compliance")
     prefix = f"ev{token}"
-    await _delete_streams(nats_url, prefix)
+    await delete_streams(nats_url, prefix)
     settings = ComplianceSettings(
         environment="test",
         database_url=database,
@@ -198,7 +136,7 @@ async def svc(servers: tuple[str, str], database: str) -> AsyncIterator[Service]
             finally:
                 await nc.close()
     finally:
-        await _delete_streams(nats_url, prefix)
+        await delete_streams(nats_url, prefix)
 
 
 # --------------------------------------------------------------------------------------------- the world

@@ -9,15 +9,12 @@ collector and evaluator: the facts below are what they would have published.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -50,7 +47,7 @@ from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.outbox import relay_once
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres, machine_nats, machine_postgres
+from guardian_testkit.resources import empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT_A = "111111111111"
@@ -63,55 +60,6 @@ CHECKS = {
 }
 
 # --------------------------------------------------------------------------------------------- infrastructure
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[str, str]]:
-    """(PostgreSQL server URL without database, NATS URL): the machine's, else embedded ones."""
-    with tempfile.TemporaryDirectory(prefix="guardian-soc2-") as tmp, contextlib.ExitStack() as stack:
-        pg = machine_postgres()
-        if pg is None:
-            server = EmbeddedPostgres(Path(tmp) / "pg").start()
-            stack.callback(server.stop)
-            pg = server.url("postgres").rsplit("/postgres", 1)[0]
-        url = machine_nats()
-        if url is None:
-            embedded = EmbeddedNats(Path(tmp) / "nats").start()
-            stack.callback(embedded.stop)
-            url = embedded.url
-        yield pg, url
-
-
-async def _admin(pg: str, sql: str) -> None:
-    conn = await asyncpg.connect(f"{pg}/postgres")
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture(scope="module")
-def database(servers: tuple[str, str]) -> Iterator[str]:
-    """One migrated database for the module; every test starts from it emptied (see ``settings``)."""
-    pg, _ = servers
-    name = f"guardian_soc2_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(pg, f'CREATE DATABASE "{name}"'))
-    asyncio.run(db.migrate(f"{pg}/{name}", "compliance", "guardian_compliance.migrations"))
-    yield f"{pg}/{name}"
-    asyncio.run(_admin(pg, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _empty(url: str) -> None:
-    """Every compliance table emptied, sequences reset: each test sees a freshly migrated database."""
-    conn = await asyncpg.connect(url)
-    try:
-        tables = await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'compliance' AND tablename <> 'schema_migrations'"
-        )
-        names = ", ".join(f'compliance."{t["tablename"]}"' for t in tables)
-        await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -156,7 +104,7 @@ async def running_app(settings: ComplianceSettings, clock: ManualClock) -> Async
 async def settings(servers: tuple[str, str], database: str) -> AsyncIterator[ComplianceSettings]:
     _, nats_url = servers
     token = uuid.uuid4().hex[:10]
-    await _empty(database)
+    await empty_schema(database, "compliance")
     prefix = f"s{token}"
     yield ComplianceSettings(
         environment="test",

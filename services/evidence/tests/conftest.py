@@ -14,18 +14,17 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 from fastapi import FastAPI
 
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_evidence.app import create_app
 from guardian_evidence.clock import ManualClock
 from guardian_evidence.items.service import EvidenceService
 from guardian_evidence.settings import EvidenceSettings
 from guardian_evidence.storage import Storage
 from guardian_testkit.moto import MotoServer
+from guardian_testkit.resources import delete_streams
 
 START = datetime(2027, 10, 5, 9, 0, tzinfo=UTC)
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj << /Type /Catalog >> endobj\n" + b"0" * 20000 + b"\n%%EOF\n"
@@ -148,18 +147,6 @@ class Harness:
 Factory = Callable[..., Awaitable[Harness]]
 
 
-async def _delete_streams(url: str, prefix: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        js = nc.jetstream()
-        for config in Subjects(prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(config.name)
-    finally:
-        await nc.close()
-
-
 @pytest.fixture
 async def make_harness(
     evidence_database: str,
@@ -210,7 +197,7 @@ async def make_harness(
         yield make
     finally:
         await stack.aclose()
-        await _delete_streams(nats_url, prefix)
+        await delete_streams(nats_url, prefix)
 
 
 @pytest.fixture(params=["local", "s3"])

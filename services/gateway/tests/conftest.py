@@ -12,6 +12,7 @@ import pytest
 
 from guardian_common import db
 from guardian_gateway.database import MIGRATIONS, SCHEMA
+from guardian_testkit.resources import admin, drop_database
 
 
 class FakeClock:
@@ -30,25 +31,17 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 3, 2, 9, 30, 10, tzinfo=UTC))
 
 
-async def _admin(postgres_base: str, statement: str) -> None:
-    conn = await asyncpg.connect(f"{postgres_base}/postgres")
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def gateway_database(postgres_base: str) -> Iterator[str]:
     """One migrated database per test module; each test empties the tables (see ``pool``)."""
     name = f"guardian_t_{uuid.uuid4().hex[:12]}"
     url = f"{postgres_base}/{name}"
-    asyncio.run(_admin(postgres_base, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(postgres_base, f'CREATE DATABASE "{name}"'))
     try:
         asyncio.run(db.migrate(url, SCHEMA, MIGRATIONS))
         yield url
     finally:
-        asyncio.run(_admin(postgres_base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(postgres_base, name))
 
 
 @pytest.fixture
