@@ -9,7 +9,7 @@ ruff check .
 ruff format --check .
 
 echo "== mypy (strict)"
-mypy -p guardian_common -p guardian_testkit -p guardian_collector -p guardian_evaluator -p guardian_compliance -p guardian_evidence -p guardian_gateway -p guardian_cli
+mypy -p guardian_common -p guardian_testkit -p guardian_collector -p guardian_evaluator -p guardian_compliance -p guardian_evidence -p guardian_gateway -p guardian_reporting -p guardian_remediation -p guardian_cli
 
 echo "== pytest"
 # pytest exits 5 when it ran no test: that is a failure here too.

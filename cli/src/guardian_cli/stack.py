@@ -29,6 +29,10 @@ from guardian_evidence.app import create_app as evidence_app
 from guardian_evidence.settings import EvidenceSettings
 from guardian_gateway.app import create_app as gateway_app
 from guardian_gateway.settings import GatewaySettings
+from guardian_remediation.app import create_app as remediation_app
+from guardian_remediation.settings import RemediationSettings
+from guardian_reporting.app import create_app as reporting_app
+from guardian_reporting.settings import ReportingSettings
 from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
 from guardian_testkit.moto import free_port
 
@@ -145,6 +149,34 @@ class LocalStack:
         ]
         try:
             for name, settings, factory in apps:
+                await self._serve(name, factory(settings), settings)
+            # These read from the services above over REST, so they start once those have ports.
+            readers: list[tuple[str, ServiceSettings, Any]] = [
+                (
+                    "reporting",
+                    ReportingSettings(
+                        **common,
+                        port=self._port("reporting"),
+                        compliance_url=self.url("compliance"),
+                        evidence_url=self.url("evidence"),
+                        collector_url=self.url("collector"),
+                        home=cfg.home / "reporting",
+                    ),
+                    reporting_app,
+                ),
+                (
+                    "remediation",
+                    RemediationSettings(
+                        **common,
+                        port=self._port("remediation"),
+                        aws_endpoint_url=cfg.aws_endpoint_url,
+                        compliance_url=self.url("compliance"),
+                        collector_url=self.url("collector"),
+                    ),
+                    remediation_app,
+                ),
+            ]
+            for name, settings, factory in readers:
                 await self._serve(name, factory(settings), settings)
             # Last: it reads the other services' OpenAPI documents to build its routes.
             gateway = GatewaySettings(

@@ -1,0 +1,1 @@
+"""Guardian remediation: the Action Centre's planned, approved and verified fixes."""

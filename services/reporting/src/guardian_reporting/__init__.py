@@ -1,0 +1,1 @@
+"""Guardian reporting: dashboard, exports and the signed auditor package."""

@@ -1,0 +1,21 @@
+"""The reporting service: app factory and lifespan."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from guardian_common.service import build_app
+from guardian_reporting.settings import ReportingSettings
+
+
+def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
+    return build_app(
+        name="reporting",
+        title="Guardian reporting",
+        description="The Compliance Dashboard, exports in PDF, CSV, JSON and OCSF, and the signed auditor package.",
+        settings=settings,
+        routers=[],
+        schema="reporting",
+        migrations_package="guardian_reporting.migrations",
+    )
