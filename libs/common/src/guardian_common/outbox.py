@@ -11,6 +11,7 @@ and consumers that outlive the duplicate window de-duplicate on ``event_id``, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -112,3 +113,16 @@ class Outbox:
             except Exception as exc:
                 log.warning("outbox_relay_failed", source=self.source, error=str(exc))
             await asyncio.sleep(every)
+
+    def start_relay(
+        self, pool: asyncpg.Pool, js: JetStreamContext, subjects: bus.Subjects, every: float
+    ) -> asyncio.Task[None]:
+        return asyncio.create_task(self.relay_forever(pool, js, subjects, every), name=f"{self.source}-outbox-relay")
+
+
+async def stop_task(task: object) -> None:
+    """Cancel a background task (if it is one) and wait for it to end."""
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -9,11 +9,13 @@ from fastapi import FastAPI
 
 from guardian_collector.collectors import all_collectors
 from guardian_collector.meta_router import router as meta_router
+from guardian_collector.outbox import OUTBOX
 from guardian_collector.scans.router import router as scans_router
 from guardian_collector.scans.service import ScanService
 from guardian_collector.schedules.router import router as schedules_router
 from guardian_collector.schedules.service import ScheduleService
 from guardian_collector.settings import CollectorSettings
+from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime, build_app
 
 
@@ -31,8 +33,12 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         runtime.extras["scans"] = scans
         runtime.extras["schedules"] = schedules
         runtime.extras["scheduler"] = asyncio.create_task(schedules.run_forever(settings.schedule_poll_seconds))
+        runtime.extras["relay"] = OUTBOX.start_relay(
+            runtime.require_pool(), runtime.require_js(), runtime.subjects, settings.outbox_relay_seconds
+        )
 
     async def on_stop(runtime: Runtime) -> None:
+        await stop_task(runtime.extras.get("relay"))
         scheduler = runtime.extras.get("scheduler")
         if isinstance(scheduler, asyncio.Task):
             scheduler.cancel()

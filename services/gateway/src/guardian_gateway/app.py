@@ -17,9 +17,10 @@ import httpx
 from fastapi import FastAPI
 
 from guardian_common.logging import get_logger
+from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime, build_app
 from guardian_gateway.clock import Clock, utcnow
-from guardian_gateway.database import MIGRATIONS, SCHEMA
+from guardian_gateway.database import MIGRATIONS, OUTBOX, SCHEMA
 from guardian_gateway.errors import install_gateway_error_handler
 from guardian_gateway.keys.router import router as keys_router
 from guardian_gateway.keys.service import KeyService
@@ -105,9 +106,13 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = utcnow
         app.openapi_schema = merge_openapi(app.openapi(), specs, table)
         runtime.extras["forwarder"] = Forwarder(client, table, upstreams, internal_secret)
         runtime.extras["sweeper"] = asyncio.create_task(sweep_rate_limits(limiter))
+        runtime.extras["relay"] = OUTBOX.start_relay(
+            pool, runtime.require_js(), runtime.subjects, settings.outbox_relay_seconds
+        )
         log.info("routes_built", routes=len(table.routes), services=sorted(specs))
 
     async def on_stop(runtime: Runtime) -> None:
+        await stop_task(runtime.extras.get("relay"))
         sweeper = runtime.extras.get("sweeper")
         if isinstance(sweeper, asyncio.Task):
             sweeper.cancel()
