@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: every service's entries chained by hash, read, verified, exported."""
