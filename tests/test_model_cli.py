@@ -122,6 +122,7 @@ async def test_periods_controls_and_exceptions_through_the_cli(running: Running,
         "account_ids": ["123456789012"],
         "regions": ["us-east-1"],
         "tags": {"env": ["prod", "staging"]},
+        "environments": [],
     }
 
     again, imported, refused, scope_table, control_table = await asyncio.gather(

@@ -10,6 +10,7 @@ rendered pods) to show that the gateway is the only service anything outside the
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,16 +21,28 @@ import helm_python as helm
 import pytest
 import yaml
 from kubernetes_validate import utils as kube_validate  # type: ignore[import-untyped]
+from pydantic_settings import BaseSettings
+
+from guardian_common.settings import ServiceSettings
+from guardian_remediation.settings import RemediationSettings
+from guardian_reporting.package import key_path
+from guardian_reporting.settings import ReportingSettings
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "guardian"
 PRODUCTION_VALUES = Path(__file__).with_name("values-production.yaml")
 RELEASE = "guardian"
 NAMESPACE = "guardian"
-SERVICES = ("gateway", "collector", "evaluator", "compliance", "evidence")
-# Behind the gateway: they accept only its signed caller.
-INTERNAL = ("collector", "evaluator", "compliance", "evidence")
-SCHEMAS = ("collector", "compliance", "evidence", "gateway")
+SERVICES = ("gateway", "collector", "evaluator", "compliance", "evidence", "reporting", "remediation")
+# Behind the gateway: they accept only a caller signed with the internal secret.
+INTERNAL = ("collector", "evaluator", "compliance", "evidence", "reporting", "remediation")
+SCHEMAS = ("collector", "compliance", "evidence", "reporting", "remediation", "gateway")
+# Besides the gateway, who calls whom over REST (on a user's behalf, signed with the internal secret).
+REST_READS = {
+    "reporting": {"compliance", "evidence", "collector"},
+    "remediation": {"compliance", "collector"},
+}
+SIGNING_KEY_DIR = "/var/run/secrets/guardian/reporting"
 # The chart's kubeVersion floor, and the newest version kubernetes-validate bundles.
 KUBE_VERSIONS = ("1.25.0", kube_validate.latest_version())
 
@@ -138,14 +151,15 @@ def test_every_manifest_validates_against_the_kubernetes_schemas(rendered: Rende
 def test_the_default_release_has_every_object_the_chart_promises(default: Rendered) -> None:
     kinds = sorted(d["kind"] for d in default.docs)
     assert {d["metadata"]["name"] for d in default.of_kind("Deployment")} == {f"{RELEASE}-{s}" for s in SERVICES}
-    assert kinds.count("Service") == 5
-    assert kinds.count("PodDisruptionBudget") == 5
+    assert kinds.count("Service") == 7
+    assert kinds.count("PodDisruptionBudget") == 7
     assert kinds.count("HorizontalPodAutoscaler") == 1
-    # The collector's and the evidence service's own (each may carry an IAM role), and the shared one.
-    assert kinds.count("ServiceAccount") == 3
+    # The collector's, the evidence service's and the remediation service's own (each may carry an IAM
+    # role of its own), and the shared one.
+    assert kinds.count("ServiceAccount") == 4
     assert kinds.count("Job") == 1
     # A default deny, one policy per service and one for the migration Job.
-    assert kinds.count("NetworkPolicy") == 7
+    assert kinds.count("NetworkPolicy") == 9
     # Evidence on a claim by default; no Ingress unless asked for.
     assert kinds.count("PersistentVolumeClaim") == 1
     assert kinds.count("Ingress") == 0
@@ -176,6 +190,16 @@ def test_production_values_satisfy_the_values_schema() -> None:
         ("internalSecret:\n  existingSecret: ''\n", "/internalSecret/existingSecret"),
         # The old catch-all that let anything reach every service is gone.
         ("networkPolicy:\n  extraIngressFrom: []\n", "extraIngressFrom"),
+        # Reporting signs with a key from a Secret: no Secret, no install.
+        ("reporting:\n  signingKey:\n    existingSecret: ''\n", "/reporting/signingKey/existingSecret"),
+        ("reporting:\n  signingKey:\n    key: 'my key'\n", "/reporting/signingKey/key"),
+        ("reporting:\n  dashboardCacheSeconds: -1\n", "/reporting/dashboardCacheSeconds"),
+        ("remediation:\n  serviceAccount:\n    irsaRoleArn: write-role\n", "irsaRoleArn"),
+        ("remediation:\n  aws:\n    assumeRoleArn: arn:aws:s3:::bucket\n", "assumeRoleArn"),
+        ("remediation:\n  aws:\n    region: Europe\n", "/remediation/aws/region"),
+        # One replica resumes the open verifications; two would verify each plan twice.
+        ("remediation:\n  replicas: 2\n", "/remediation/replicas"),
+        ("remediation:\n  maxPlanResources: 0\n", "/remediation/maxPlanResources"),
     ],
 )
 def test_the_values_schema_rejects_a_bad_values_file(tmp_path: Path, bad_values: str, complaint: str) -> None:
@@ -198,7 +222,7 @@ def test_the_values_schema_rejects_a_bad_values_file(tmp_path: Path, bad_values:
 
 def test_workloads_run_non_root_on_a_read_only_root_filesystem(rendered: Rendered) -> None:
     pods = [d["spec"]["template"]["spec"] for d in rendered.of_kind("Deployment") + rendered.of_kind("Job")]
-    assert len(pods) == 6
+    assert len(pods) == 8
     for pod in pods:
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["runAsUser"] != 0
@@ -211,8 +235,12 @@ def test_workloads_run_non_root_on_a_read_only_root_filesystem(rendered: Rendere
             assert ctx["allowPrivilegeEscalation"] is False
             assert ctx["capabilities"]["drop"] == ["ALL"]
             assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-            # /tmp and, for local evidence, its claim are the only writable mounts.
-            assert {m["name"] for m in container["volumeMounts"]} <= {"tmp", "evidence"}
+            # /tmp and, for local evidence, its claim are the only writable mounts; reporting's
+            # signing key is mounted read-only.
+            assert {m["name"] for m in container["volumeMounts"]} <= {"tmp", "evidence", "signing-key"}
+            for mount in container["volumeMounts"]:
+                if mount["name"] == "signing-key":
+                    assert mount["readOnly"] is True
             assert {"cpu", "memory"} <= set(container["resources"]["requests"])
             assert "memory" in container["resources"]["limits"]
 
@@ -264,6 +292,8 @@ def test_images_follow_registry_prefix_and_tag(default: Rendered, production: Re
     assert default.container("collector")["image"] == "guardian-collector:0.1.0"
     assert default.container("gateway")["image"] == "guardian-gateway:0.1.0"
     assert default.container("evidence")["image"] == "guardian-evidence:0.1.0"
+    assert default.container("reporting")["image"] == "guardian-reporting:0.1.0"
+    assert default.container("remediation")["image"] == "guardian-remediation:0.1.0"
     evaluator = production.container("evaluator")
     assert evaluator["image"] == "123456789012.dkr.ecr.eu-west-1.amazonaws.com/guardian-evaluator:0.1.0"
     assert production.deployment("evaluator")["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "ecr-pull"}]
@@ -308,6 +338,130 @@ def test_the_evidence_service_account_carries_its_own_role(default: Rendered, pr
     s3_without_role = render({"evidence": {"storage": {"backend": "s3", "s3": {"bucket": "acme-evidence"}}}})
     assert "evidence.serviceAccount.irsaRoleArn is empty" in s3_without_role.notes
     assert "evidence.serviceAccount.irsaRoleArn is empty" not in production.notes
+
+
+def test_the_remediation_service_account_carries_its_own_write_role(default: Rendered, production: Rendered) -> None:
+    account = production.one("ServiceAccount", "guardian-remediation")
+    assert account["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/guardian-remediation-write",
+        "eks.amazonaws.com/sts-regional-endpoints": "true",
+    }
+    assert account["automountServiceAccountToken"] is False
+    # Only the remediation pods run as the account holding the write role; the collector keeps its
+    # read-only one, so the scanner can never change what it scans.
+    accounts = {s: production.deployment(s)["spec"]["template"]["spec"]["serviceAccountName"] for s in SERVICES}
+    assert [s for s, name in accounts.items() if name == "guardian-remediation"] == ["remediation"]
+    roles = {
+        a["metadata"]["name"]: a["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn")
+        for a in production.of_kind("ServiceAccount")
+    }
+    assert roles["guardian-remediation"] != roles["guardian-collector"]
+    assert roles["guardian-collector"].endswith("/guardian-collector-read-only")
+    assert default.deployment("remediation")["spec"]["template"]["spec"]["serviceAccountName"] == (
+        f"{RELEASE}-remediation"
+    )
+    assert "annotations" not in default.one("ServiceAccount", f"{RELEASE}-remediation")["metadata"]
+    # Without a role the chart says so, naming the generated policy the role must hold.
+    assert "remediation.serviceAccount.irsaRoleArn is empty" in default.notes
+    assert "deploy/aws/remediation-write-policy.json" in default.notes
+    assert (REPO / "deploy" / "aws" / "remediation-write-policy.json").is_file()
+    assert "remediation.serviceAccount.irsaRoleArn is empty" not in production.notes
+
+
+def settings_from(container: dict[str, Any], settings_class: type[ServiceSettings], mp: pytest.MonkeyPatch) -> Any:
+    """The service's own settings class reading the rendered environment, as it would in its pod.
+
+    Variables from Secrets get stand-ins long enough for production; plain values are used as rendered.
+    """
+    for variable in [v for v in os.environ if v.startswith(("GUARDIAN_", "AWS_"))]:
+        mp.delenv(variable)
+    for name, entry in env_of(container).items():
+        if "value" in entry:
+            mp.setenv(name, entry["value"])
+        else:
+            assert "secretKeyRef" in entry["valueFrom"], name
+            mp.setenv(name, "postgresql://app@db:5432/guardian" if name.endswith("_URL") else "s" * 48)
+    settings: BaseSettings = settings_class()
+    return settings
+
+
+def test_reporting_signs_with_the_key_from_an_existing_secret(
+    rendered: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signing = rendered.values["reporting"]["signingKey"]
+    pod = rendered.deployment("reporting")["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["signing-key"]["secret"] == {
+        "secretName": signing["existingSecret"],
+        "items": [{"key": signing["key"], "path": "signing-key.pem"}],
+        # Read by the pod's group (fsGroup, the service's own group), by nobody else, never written.
+        "defaultMode": 0o440,
+    }
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    container = rendered.container("reporting")
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "signing-key"]
+    assert mount == {"name": "signing-key", "mountPath": SIGNING_KEY_DIR, "readOnly": True}
+    # The service reads its key where the Secret is mounted, so every replica signs with the same key
+    # and a restart keeps it (a key made in the pod would land in /tmp and die with it).
+    settings = settings_from(container, ReportingSettings, monkeypatch)
+    assert str(key_path(settings)) == f"{SIGNING_KEY_DIR}/signing-key.pem"
+    # No other workload sees the key.
+    others = [
+        d
+        for d in rendered.of_kind("Deployment") + rendered.of_kind("Job")
+        if not d["metadata"]["name"].endswith("-reporting")
+    ]
+    for workload in others:
+        assert "signing-key" not in {v["name"] for v in workload["spec"]["template"]["spec"]["volumes"]}
+    assert f'Secret "{signing["existingSecret"]}"' in rendered.notes
+
+
+def test_production_reporting_and_remediation_settings_reach_them(
+    production: Rendered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporting = settings_from(production.container("reporting"), ReportingSettings, monkeypatch)
+    assert isinstance(reporting, ReportingSettings)
+    assert (reporting.upstream_timeout_seconds, reporting.dashboard_cache_seconds) == (120.0, 30.0)
+    assert reporting.environment == "production"
+    assert reporting.require_gateway is True
+    assert reporting.run_migrations is False
+    assert production.deployment("reporting")["spec"]["replicas"] == 2
+    remediation = settings_from(production.container("remediation"), RemediationSettings, monkeypatch)
+    assert isinstance(remediation, RemediationSettings)
+    assert remediation.aws_region == "eu-west-1"
+    assert remediation.aws_max_attempts == 5
+    # IRSA's own role writes; no role is assumed on top of it unless asked for.
+    assert remediation.aws_role_arn is None
+    assert remediation.aws_endpoint_url is None
+    assert (remediation.approval_ttl_seconds, remediation.max_plan_resources) == (43200, 200)
+    assert remediation.verify_timeout_seconds == 900.0
+    assert remediation.allow_self_approval is False
+    assert remediation.require_gateway is True
+    assert production.deployment("remediation")["spec"]["replicas"] == 1
+    # No AWS credentials are ever put in its environment: the web-identity token is IRSA's.
+    assert not [name for name in env_of(production.container("remediation")) if name.startswith("AWS_")]
+    assumed = render({"remediation": {"aws": {"assumeRoleArn": "arn:aws:iam::210987654321:role/guardian-write"}}})
+    env = env_of(assumed.container("remediation"))
+    assert env["GUARDIAN_AWS_ROLE_ARN"]["value"] == "arn:aws:iam::210987654321:role/guardian-write"
+
+
+def test_reporting_and_remediation_read_the_services_of_their_own_release(rendered: Rendered) -> None:
+    port = rendered.values["service"]["port"]
+    for caller, reads in REST_READS.items():
+        env = env_of(rendered.container(caller))
+        urls = {
+            name.removeprefix("GUARDIAN_").removesuffix("_URL").lower(): entry["value"]
+            for name, entry in env.items()
+            if name.endswith("_URL") and name not in ("GUARDIAN_DATABASE_URL", "GUARDIAN_NATS_URL")
+        }
+        assert set(urls) == reads, caller
+        for service, url in urls.items():
+            parts = urlsplit(url)
+            assert (parts.scheme, parts.port) == ("http", port)
+            name, namespace, svc = (parts.hostname or "").split(".")
+            assert (namespace, svc) == (NAMESPACE, "svc")
+            target = rendered.one("Service", name)
+            assert target["spec"]["selector"] == rendered.deployment(service)["spec"]["selector"]["matchLabels"]
 
 
 def test_the_services_behind_the_gateway_refuse_direct_keys_and_none_migrates(rendered: Rendered) -> None:
@@ -548,10 +702,11 @@ def test_the_gateway_is_the_only_service_reachable_from_outside_the_release(rend
     # Another pod of the same namespace that is not the gateway reaches nothing either.
     neighbour = Pod(NAMESPACE, {"kubernetes.io/metadata.name": NAMESPACE}, {"app": "debug"})
     assert admitted_by(rendered, neighbour) == set()
-    # The gateway reaches the four services; they do not reach each other (no lateral movement).
+    # The gateway reaches every service behind it. Those reach nothing of each other (no lateral
+    # movement), except reporting and remediation, which reach exactly the services they read.
     assert admitted_by(rendered, release_pod(rendered, "gateway")) == set(INTERNAL)
     for service in INTERNAL:
-        assert admitted_by(rendered, release_pod(rendered, service)) == set(), service
+        assert admitted_by(rendered, release_pod(rendered, service)) == REST_READS.get(service, set()), service
     # Every Service but the gateway's stays inside the cluster, and an Ingress can only name the gateway.
     types = {s["metadata"]["name"]: s["spec"]["type"] for s in rendered.of_kind("Service")}
     assert types == {f"{RELEASE}-{s}": "ClusterIP" for s in SERVICES}
@@ -595,6 +750,10 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
         "compliance": {53, 4222, 5432},
         # HTTPS out only to reach its bucket.
         "evidence": {53, 4222, 5432, 443} if s3_evidence else {53, 4222, 5432},
+        # The services it reads over REST.
+        "reporting": {53, 4222, 5432, port},
+        # The services it reads, and HTTPS to AWS for the fixes (the only writer).
+        "remediation": {53, 4222, 5432, port, 443},
         "migrations": {53, 5432},
     }
     assert set(policies) == {f"{RELEASE}-{c}" for c in expected} | {f"{RELEASE}-default-deny"}
@@ -606,22 +765,32 @@ def test_network_policies_deny_by_default_and_open_only_what_each_service_needs(
     assert policies[f"{RELEASE}-migrations"]["spec"]["ingress"] == []
 
 
-def test_the_gateway_egress_reaches_exactly_the_four_services(rendered: Rendered) -> None:
+def service_port_targets(rendered: Rendered, component: str) -> set[str]:
+    """The release's services ``component`` may open connections to on the services' port."""
     port = rendered.values["service"]["port"]
-    (rule,) = [r for r in rendered.policy("gateway")["spec"]["egress"] if r["ports"][0]["port"] == port]
+    (rule,) = [r for r in rendered.policy(component)["spec"]["egress"] if r["ports"][0]["port"] == port]
     assert rule["ports"] == [{"port": port, "protocol": "TCP"}]
     targets = set()
     for peer in rule["to"]:
         assert set(peer) == {"podSelector"}  # same namespace, pods of this release only
         targets |= {s for s in SERVICES if selects(peer["podSelector"], release_pod(rendered, s).labels)}
-    assert targets == set(INTERNAL)
-    # No service behind the gateway may open connections to another one's port.
+    return targets
+
+
+def test_the_gateway_egress_reaches_exactly_the_services_behind_it(rendered: Rendered) -> None:
+    assert service_port_targets(rendered, "gateway") == set(INTERNAL)
+    port = rendered.values["service"]["port"]
     for service in INTERNAL:
-        assert port not in egress_ports(rendered.policy(service)), service
+        if service in REST_READS:
+            # Reporting and remediation open connections to the services they read, and no other.
+            assert service_port_targets(rendered, service) == REST_READS[service], service
+        else:
+            # No other service behind the gateway may open connections to another one's port.
+            assert port not in egress_ports(rendered.policy(service)), service
 
 
 def test_production_egress_is_narrowed_to_the_named_peers(production: Rendered) -> None:
-    for component in ("collector", "evidence"):
+    for component in ("collector", "evidence", "remediation"):
         spec = production.policy(component)["spec"]
         by_port = {rule["ports"][0]["port"]: rule for rule in spec["egress"]}
         assert by_port[4222]["to"][0]["namespaceSelector"]["matchLabels"] == {

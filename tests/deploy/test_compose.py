@@ -28,17 +28,27 @@ from guardian_evaluator.settings import EvaluatorSettings
 from guardian_evidence.settings import EvidenceSettings
 from guardian_gateway.__main__ import main as gateway_main
 from guardian_gateway.settings import GatewaySettings
+from guardian_remediation.settings import RemediationSettings
+from guardian_reporting.package import key_path
+from guardian_reporting.settings import ReportingSettings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
-SERVICES = ("gateway", "collector", "evaluator", "compliance", "evidence")
+SERVICES = ("gateway", "collector", "evaluator", "compliance", "evidence", "reporting", "remediation")
 # Behind the gateway: they refuse API keys sent to them directly.
-INTERNAL = ("collector", "evaluator", "compliance", "evidence")
+INTERNAL = ("collector", "evaluator", "compliance", "evidence", "reporting", "remediation")
 MIGRATIONS = {
     "migrate-collector": "collector",
     "migrate-compliance": "compliance",
     "migrate-evidence": "evidence",
+    "migrate-reporting": "reporting",
+    "migrate-remediation": "remediation",
     "migrate-gateway": "gateway",
+}
+# Besides the gateway, who reads whom over REST (on a user's behalf, signed with the internal secret).
+REST_READS = {
+    "reporting": {"compliance", "evidence", "collector"},
+    "remediation": {"compliance", "collector"},
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "gateway": GatewaySettings,
@@ -46,6 +56,8 @@ SETTINGS: dict[str, type[ServiceSettings]] = {
     "evaluator": EvaluatorSettings,
     "compliance": ComplianceSettings,
     "evidence": EvidenceSettings,
+    "reporting": ReportingSettings,
+    "remediation": RemediationSettings,
     "collector-demo": CollectorSettings,
 }
 # A reference that makes compose stop with an error when the variable is unset or empty.
@@ -132,7 +144,7 @@ def test_nats_postgres_and_evidence_keep_their_data_in_volumes(
     store = nats["command"][nats["command"].index("--store_dir") + 1]
     assert f"nats-data:{store}" in nats["volumes"]
     assert "postgres-data:/var/lib/postgresql/data" in services["postgres"]["volumes"]
-    assert set(compose["volumes"]) == {"nats-data", "postgres-data", "evidence-data"}
+    assert set(compose["volumes"]) == {"nats-data", "postgres-data", "evidence-data", "reporting-keys"}
     for name in ("nats", "postgres"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
         assert services[name]["restart"] == "unless-stopped"
@@ -154,6 +166,93 @@ def test_evidence_is_stored_on_its_volume_owned_by_the_service_user(services: di
     assert owner["read_only"] is True
     assert owner["restart"] == "no"
     assert evidence["depends_on"]["evidence-volume"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_reporting_signing_key_is_kept_on_its_volume_owned_by_the_service_user(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporting = services["reporting"]
+    (volume,) = reporting["volumes"]
+    name, _, directory = volume.partition(":")
+    assert name == "reporting-keys"
+    # The service makes its key there on first use (mode 0600) and reads it back after a restart:
+    # the key path its own settings compute lies on the volume, not on the tmpfs that dies with it.
+    use_environment(monkeypatch, environment(reporting, DOTENV))
+    path = key_path(ReportingSettings())
+    assert str(path.parent) == directory
+    assert not str(path).startswith("/tmp")
+    # A new named volume belongs to root: a one-shot step hands it to the image's user (10001) first,
+    # as root with the one capability it needs.
+    owner = services["reporting-volume"]
+    assert owner["volumes"] == reporting["volumes"]
+    assert owner["command"] == ["chown", "10001:10001", directory]
+    assert owner["user"] == "0:0"
+    assert owner["cap_drop"] == ["ALL"]
+    assert owner["cap_add"] == ["CHOWN"]
+    assert owner["read_only"] is True
+    assert owner["restart"] == "no"
+    assert owner["build"]["args"]["SERVICE"] == "reporting"
+    assert reporting["depends_on"]["reporting-volume"] == {"condition": "service_completed_successfully"}
+    # No other service mounts the key.
+    holders = {n for n, s in services.items() if any(v.startswith("reporting-keys:") for v in s.get("volumes", []))}
+    assert holders == {"reporting", "reporting-volume"}
+
+
+def test_remediation_gets_its_own_aws_credentials_never_the_collectors(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    collector_keys = {"AWS_ACCESS_KEY_ID": "AKIACOLLECTOR", "AWS_SECRET_ACCESS_KEY": "collector-secret"}
+    remediation_keys = {
+        "GUARDIAN_REMEDIATION_AWS_ACCESS_KEY_ID": "AKIAREMEDIATION",
+        "GUARDIAN_REMEDIATION_AWS_SECRET_ACCESS_KEY": "remediation-secret",
+        "GUARDIAN_REMEDIATION_AWS_SESSION_TOKEN": "remediation-token",
+        "GUARDIAN_REMEDIATION_ROLE_ARN": "arn:aws:iam::123456789012:role/guardian-remediation-write",
+        "GUARDIAN_REMEDIATION_AWS_REGION": "eu-west-1",
+    }
+    remediation = services["remediation"]
+    # A shell holding only the collector's credentials gives remediation none of them.
+    env = environment(remediation, {**DOTENV, **collector_keys})
+    assert {name: env[name] for name in env if name.startswith("AWS_")} == {
+        "AWS_ACCESS_KEY_ID": "",
+        "AWS_SECRET_ACCESS_KEY": "",
+        "AWS_SESSION_TOKEN": "",
+    }
+    use_environment(monkeypatch, env)
+    assert not RemediationSettings().aws_role_arn
+    # Its own variables reach it, and only it.
+    env = environment(remediation, {**DOTENV, **collector_keys, **remediation_keys})
+    assert env["AWS_ACCESS_KEY_ID"] == "AKIAREMEDIATION"
+    assert env["AWS_SECRET_ACCESS_KEY"] == "remediation-secret"
+    assert env["AWS_SESSION_TOKEN"] == "remediation-token"
+    use_environment(monkeypatch, env)
+    settings = RemediationSettings()
+    assert settings.aws_role_arn == remediation_keys["GUARDIAN_REMEDIATION_ROLE_ARN"]
+    assert settings.aws_region == "eu-west-1"
+    assert settings.aws_endpoint_url is None
+    for name, service in services.items():
+        values = " ".join(str(v) for v in (service.get("environment") or {}).values())
+        if name != "remediation":
+            assert "GUARDIAN_REMEDIATION_" not in values, name
+    # The collector's AWS variables pass through from the shell; remediation never names them.
+    assert all(services["collector"]["environment"][name] is None for name in collector_keys)
+    assert "${AWS_" not in " ".join(str(v) for v in remediation["environment"].values())
+
+
+def test_reporting_and_remediation_read_the_services_on_the_compose_network(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for caller, reads in REST_READS.items():
+        env = environment(services[caller], DOTENV)
+        urls = {
+            name.removeprefix("GUARDIAN_").removesuffix("_URL").lower(): value
+            for name, value in env.items()
+            if name.endswith("_URL") and name not in ("GUARDIAN_DATABASE_URL", "GUARDIAN_NATS_URL")
+        }
+        assert set(urls) == reads, caller
+        for service, url in urls.items():
+            parts = urlsplit(url)
+            assert (parts.hostname, parts.port) == (service, 8080)
+            assert services[caller]["depends_on"][service] == {"condition": "service_healthy"}
 
 
 def test_migrations_run_once_before_the_services_that_own_a_schema(services: dict[str, dict[str, Any]]) -> None:
@@ -255,7 +354,11 @@ def test_the_gateway_routes_to_the_services_on_the_compose_network(
     # Big enough for the largest evidence upload.
     env = environment(gateway, DOTENV)
     assert int(env["GUARDIAN_MAX_BODY_BYTES"]) >= int(services["evidence"]["environment"]["GUARDIAN_MAX_UPLOAD_BYTES"])
-    assert json.loads(env["GUARDIAN_EXTRA_UPSTREAMS"]) == {"evidence": "http://evidence:8080"}
+    assert json.loads(env["GUARDIAN_EXTRA_UPSTREAMS"]) == {
+        "evidence": "http://evidence:8080",
+        "reporting": "http://reporting:8080",
+        "remediation": "http://remediation:8080",
+    }
 
 
 def test_the_demo_collector_can_take_the_gateways_scans(services: dict[str, dict[str, Any]]) -> None:
@@ -293,6 +396,8 @@ def test_the_first_admin_key_comes_from_the_tools_profile(
         "GUARDIAN_COMPLIANCE_URL",
         "GUARDIAN_EVALUATOR_URL",
         "GUARDIAN_EVIDENCE_URL",
+        # The report, remediation, webhooks and audit commands.
+        "GUARDIAN_URL",
     }
     assert set(urls.values()) == {"http://gateway:8080"}
     assert "GUARDIAN_AUTH_SECRET" not in cli["environment"]
@@ -313,6 +418,7 @@ def test_the_demo_profile_seeds_moto_and_points_a_collector_at_it(services: dict
         "nats",
         "postgres",
         "evidence-volume",
+        "reporting-volume",
         *MIGRATIONS,
         *SERVICES,
     }

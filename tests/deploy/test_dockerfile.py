@@ -158,6 +158,20 @@ def test_every_workspace_member_is_copied_before_the_dependency_layer(built: dic
     assert set(members) <= copied
 
 
+def test_the_build_accepts_every_service_and_refuses_anything_else(built: dict[str, list[Instruction]]) -> None:
+    """The SERVICE guard's list is the services/ directory plus the cli: a new service cannot be forgotten."""
+    (guard,) = [i.args for i in built["build"] if i.keyword == "RUN" and "case" in i.args]
+    match = re.search(r'case "\$\{SERVICE\}" in\s+([a-z|]+)\)', guard)
+    assert match is not None, guard
+    accepted = set(match.group(1).split("|"))
+    services = {d.name for d in (REPO / "services").iterdir() if (d / "pyproject.toml").is_file()}
+    assert accepted == services | {"cli"}
+    # Anything else stops the build with a message naming the choices.
+    assert "exit 1" in guard
+    for service in services:
+        assert service in guard.split("*)", 1)[1]
+
+
 def test_the_build_context_leaves_out_local_state() -> None:
     ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line and not line.startswith("#")}
     assert {"**/.venv", "**/__pycache__", ".git", "**/tests"} <= ignored
@@ -210,7 +224,9 @@ def replay_build(service: str, workdir: Path, venv: Path) -> None:
             assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.mark.parametrize("service", ["gateway", "collector", "evaluator", "compliance", "evidence"])
+@pytest.mark.parametrize(
+    "service", ["gateway", "collector", "evaluator", "compliance", "evidence", "reporting", "remediation"]
+)
 def test_the_build_steps_produce_a_slim_environment_that_starts_the_service(tmp_path: Path, service: str) -> None:
     module = f"guardian_{service}"
     venv = tmp_path / "venv"

@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from conftest import Running
 from prometheus_client.parser import text_string_to_metric_families
 
 from guardian_compliance.app import create_app
@@ -250,3 +251,65 @@ async def test_readiness_follows_nats(service: httpx.AsyncClient, nats_server: E
     assert nats_server.port == port
     await poll(service, "/readyz", ready)
     await assert_alive(service)
+
+
+async def test_every_service_of_a_running_stack_is_alive_ready_and_measured(running: Running) -> None:
+    """Each service (gateway, evidence, reporting and remediation included) answers its open operational
+    endpoints without a credential, reports database and NATS ready, and exposes its metrics."""
+    names = sorted(running.stack.services)
+    assert {"collector", "evaluator", "compliance", "evidence", "reporting", "remediation", "gateway"} <= set(names)
+    for name in names:
+        async with httpx.AsyncClient(base_url=running.stack.url(name), timeout=15.0) as client:
+            alive = await client.get("/healthz")
+            assert alive.status_code == 200, (name, alive.text)
+            assert alive.json() == {"status": "ok", "service": name}
+            ready_now = await poll(client, "/readyz", ready)
+            checks = ready_now.json()["checks"]
+            # The evaluator keeps no state of its own, so it has no database to check.
+            expected = {"nats": True} if name == "evaluator" else {"database": True, "nats": True}
+            assert checks == expected, (name, checks)
+            metrics = await client.get("/metrics")
+            assert metrics.status_code == 200, name
+            families = {f.name for f in text_string_to_metric_families(metrics.text)}
+            assert "guardian_http_request_seconds" in families, name
+    # Service-specific families: the collector's AWS calls and scans, the gateway's webhook deliveries.
+    async with httpx.AsyncClient(base_url=running.stack.url("collector"), timeout=15.0) as client:
+        families = {f.name for f in text_string_to_metric_families((await client.get("/metrics")).text)}
+    assert {"guardian_aws_requests", "guardian_scans_finished", "guardian_snapshots_published"} <= families
+
+
+async def test_a_service_started_before_its_database_waits_for_it(
+    pg_proxy: TcpProxy, database: str, nats_server: EmbeddedNats
+) -> None:
+    """Compose and Kubernetes start everything at once: a service whose PostgreSQL does not answer yet
+    keeps trying (with back-off) and starts once it does, instead of crashing."""
+    token = uuid.uuid4().hex[:10]
+    settings = ComplianceSettings(
+        environment="test",
+        database_url=f"postgresql://postgres@127.0.0.1:{pg_proxy.port}/{database}",
+        nats_url=nats_server.url,
+        bus_prefix=f"h{token}",
+        auth_secret=f"health-test-{token}-{uuid.uuid4().hex}",
+        log_level="ERROR",
+        host="127.0.0.1",
+        port=free_port(),
+        startup_wait_seconds=120,
+    )
+    pg_proxy.cut()
+    server = _Server(uvicorn.Config(create_app(settings), host=settings.host, port=settings.port, log_config=None))
+    task = asyncio.create_task(server.serve())
+    try:
+        # Several refused attempts while the service is still starting, not one failure and an exit.
+        while pg_proxy.accepted < 3:
+            assert not task.done(), f"the service gave up: {task.exception()!r}"
+            await asyncio.sleep(0.05)
+        assert not server.started
+        pg_proxy.restore()
+        while not server.started:
+            assert not task.done(), f"the service gave up: {task.exception()!r}"
+            await asyncio.sleep(0.05)
+        async with httpx.AsyncClient(base_url=f"http://{settings.host}:{settings.port}", timeout=15.0) as client:
+            await poll(client, "/readyz", ready)
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)

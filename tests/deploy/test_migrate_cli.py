@@ -98,6 +98,8 @@ def test_every_schema_owning_service_is_a_target() -> None:
         "compliance": ("compliance", "guardian_compliance.migrations"),
         "evidence": ("evidence", "guardian_evidence.migrations"),
         "gateway": ("gateway", "guardian_gateway.migrations"),
+        "remediation": ("remediation", "guardian_remediation.migrations"),
+        "reporting": ("reporting", "guardian_reporting.migrations"),
     }
 
 

@@ -422,3 +422,50 @@ async def test_restricted_and_critical_file_systems(moto: MotoServer) -> None:
 
     assert status("data_efs_file_system_classified", systems[ids["untagged"]], fail_untagged=True) is FAIL
     assert status("data_efs_file_system_classified", systems[ids["sealed"]], fail_untagged=True) is PASS
+
+
+async def test_critical_buckets_replicate(moto: MotoServer) -> None:
+    """moto stores and returns replication configurations; a denied read is an ERROR, never a PASS."""
+    s3 = moto.client("s3", EAST)
+    iam_role = f"arn:aws:iam::{ACCOUNT}:role/s3-replication"
+    for name in ("ledger", "ledger-dr", "scratch", "paused"):
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    for name in ("ledger", "scratch", "paused"):
+        s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": CRITICAL})
+
+    def rule(status: str) -> dict[str, Any]:
+        return {
+            "Role": iam_role,
+            "Rules": [
+                {
+                    "ID": "dr",
+                    "Priority": 1,
+                    "Status": status,
+                    "Filter": {"Prefix": ""},
+                    "DeleteMarkerReplication": {"Status": "Disabled"},
+                    "Destination": {"Bucket": "arn:aws:s3:::ledger-dr"},
+                }
+            ],
+        }
+
+    s3.put_bucket_replication(Bucket="ledger", ReplicationConfiguration=rule("Enabled"))
+    s3.put_bucket_replication(Bucket="paused", ReplicationConfiguration=rule("Disabled"))
+
+    emitted, outcome = await collect(moto, ["s3"])
+    assert unit_status(outcome, "s3") is UnitStatus.COMPLETE
+    buckets = by_type(emitted, BUCKET)
+    assert verdict("data_critical_s3_bucket_replication", buckets["ledger"]) == (
+        PASS,
+        "Bucket ledger is marked critical and replicates to arn:aws:s3:::ledger-dr",
+    )
+    assert verdict("data_critical_s3_bucket_replication", buckets["scratch"]) == (
+        FAIL,
+        "Bucket scratch is marked critical but has no replication rule",
+    )
+    assert status("data_critical_s3_bucket_replication", buckets["paused"]) is FAIL
+    assert verdict("data_critical_s3_bucket_replication", buckets["ledger-dr"]) is None  # not critical
+
+    emitted, outcome = await collect(moto, ["s3"], {"before-call.s3.GetBucketReplication": denied})
+    assert unit_status(outcome, "s3") is UnitStatus.PARTIAL
+    assert status("data_critical_s3_bucket_replication", by_type(emitted, BUCKET)["ledger"]) is ERROR

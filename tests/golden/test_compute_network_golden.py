@@ -198,7 +198,12 @@ def seed(moto: MotoServer) -> dict[str, Any]:
         return str(answer["Instances"][0]["InstanceId"])
 
     ids["i_bastion"] = launch(MetadataOptions={"HttpTokens": "optional"})
+    iam = moto.client("iam")
+    iam.create_role(RoleName="api", AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}')
+    iam.create_instance_profile(InstanceProfileName="api")
+    iam.add_role_to_instance_profile(InstanceProfileName="api", RoleName="api")
     ids["i_api"] = launch(
+        IamInstanceProfile={"Name": "api"},
         SubnetId=ids["sub_a"],
         MetadataOptions={"HttpTokens": "required"},
         Monitoring={"Enabled": True},
@@ -299,6 +304,7 @@ INSTANCE_CHECKS = (
     "ec2_instance_no_public_ip",
     "ec2_instance_in_auto_scaling_group",
     "ec2_instance_detailed_monitoring",
+    "ec2_instance_iam_role",
 )
 SNAPSHOT_CHECKS = ("ec2_snapshot_not_public", "ec2_snapshot_encrypted")
 GROUP_CHECKS = ("autoscaling_group_multi_az", "autoscaling_group_elb_health_check", "autoscaling_group_launch_template")
@@ -310,11 +316,11 @@ def expected_statuses(ids: dict[str, Any]) -> Expected:
     def add(name: str, checks: tuple[str, ...], statuses: tuple[Status | None, ...]) -> None:
         expected.update({(name, c): s for c, s in zip(checks, statuses, strict=True)})
 
-    # IMDSv2, no public IP, in an Auto Scaling group, detailed monitoring
-    add(ids["i_asg"], INSTANCE_CHECKS, (FAIL, PASS, PASS, FAIL))
-    add(ids["i_bastion"], INSTANCE_CHECKS, (FAIL, FAIL, FAIL, FAIL))
-    add(ids["i_api"], INSTANCE_CHECKS, (PASS, PASS, PASS, PASS))
-    add(ids["i_edge"], INSTANCE_CHECKS, (PASS, PASS, FAIL, PASS))
+    # IMDSv2, no public IP, in an Auto Scaling group, detailed monitoring, instance role
+    add(ids["i_asg"], INSTANCE_CHECKS, (FAIL, PASS, PASS, FAIL, FAIL))
+    add(ids["i_bastion"], INSTANCE_CHECKS, (FAIL, FAIL, FAIL, FAIL, FAIL))
+    add(ids["i_api"], INSTANCE_CHECKS, (PASS, PASS, PASS, PASS, PASS))
+    add(ids["i_edge"], INSTANCE_CHECKS, (PASS, PASS, FAIL, PASS, FAIL))
     add(ids["snap_good"], SNAPSHOT_CHECKS, (PASS, PASS))
     add(ids["snap_shared"], SNAPSHOT_CHECKS, (PASS, PASS))
     add(ids["snap_bad"], SNAPSHOT_CHECKS, (FAIL, FAIL))

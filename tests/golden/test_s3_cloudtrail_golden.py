@@ -174,9 +174,17 @@ def seed_good_trail(moto: MotoServer, key_arn: str) -> None:
         CloudWatchLogsLogGroupArn=LOG_GROUP,
         CloudWatchLogsRoleArn=CW_ROLE,
     )
-    # moto keeps no default selector (AWS records all management events by default): set it.
+    # moto keeps no default selector (AWS records all management events by default): set it, with
+    # S3 object-level events (reads and writes) for every bucket.
     trails.put_event_selectors(
-        TrailName=GOOD_TRAIL, EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}]
+        TrailName=GOOD_TRAIL,
+        EventSelectors=[
+            {
+                "ReadWriteType": "All",
+                "IncludeManagementEvents": True,
+                "DataResources": [{"Type": "AWS::S3::Object", "Values": ["arn:aws:s3"]}],
+            }
+        ],
     )
     trails.start_logging(Name=GOOD_TRAIL)
 
@@ -213,6 +221,7 @@ BUCKET_CHECKS = (
     "s3_bucket_access_logging",
     "s3_bucket_versioning",
     "s3_bucket_secure_transport",
+    "s3_bucket_mfa_delete",
 )
 TRAIL_CHECKS = (
     "cloudtrail_logging_enabled",
@@ -220,8 +229,14 @@ TRAIL_CHECKS = (
     "cloudtrail_kms_encryption",
     "cloudtrail_cloudwatch_logs",
     "cloudtrail_bucket_not_public",
+    "cloudtrail_bucket_access_logging",
 )
-ACCOUNT_CHECKS = ("s3_account_public_access_block", "cloudtrail_multi_region_enabled")
+ACCOUNT_CHECKS = (
+    "s3_account_public_access_block",
+    "cloudtrail_multi_region_enabled",
+    "cloudtrail_s3_write_data_events",
+    "cloudtrail_s3_read_data_events",
+)
 
 
 def row(checks: tuple[str, ...], *statuses: Status | None) -> dict[str, Status | None]:
@@ -230,7 +245,7 @@ def row(checks: tuple[str, ...], *statuses: Status | None) -> dict[str, Status |
 
 
 def regional_contexts() -> dict[str, dict[str, Status | None]]:
-    return {f"{ACCOUNT} ({r})": row(ACCOUNT_CHECKS, None, None) for r in REGIONS}
+    return {f"{ACCOUNT} ({r})": row(ACCOUNT_CHECKS, None, None, None, None) for r in REGIONS}
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -245,12 +260,13 @@ async def test_good_and_bad_resources(moto: MotoServer) -> None:
 
     assert all(status is UnitStatus.COMPLETE for status in units(outcome).values()), outcome.units
     assert verdicts(emitted) == {
-        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P),
-        BAD_BUCKET: row(BUCKET_CHECKS, F, F, F, F, F, F),
-        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
-        GOOD_TRAIL: row(TRAIL_CHECKS, P, P, P, P, P),
-        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F),
-        ACCOUNT: row(ACCOUNT_CHECKS, F, P),
+        # moto drops MFADelete from PutBucketVersioning, so every bucket fails s3_bucket_mfa_delete here.
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P, F),
+        BAD_BUCKET: row(BUCKET_CHECKS, F, F, F, F, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P, F),
+        GOOD_TRAIL: row(TRAIL_CHECKS, P, P, P, P, P, P),
+        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F, F),
+        ACCOUNT: row(ACCOUNT_CHECKS, F, P, P, P),
         **regional_contexts(),
     }
 
@@ -274,6 +290,10 @@ async def test_good_and_bad_resources(moto: MotoServer) -> None:
     assert bad_trail["management_events"] == {"read": False, "write": True}
     assert bad_trail["bucket_exposure"]["is_public"] is True
     assert resources[GOOD_TRAIL].configuration["management_events"] == {"read": True, "write": True}
+    assert resources[GOOD_TRAIL].configuration["s3_data_events"] == {"read": True, "write": True}
+    assert resources[GOOD_TRAIL].configuration["bucket_logging"] == {"enabled": True, "target_bucket": LOG_BUCKET}
+    assert bad_trail["s3_data_events"] == {"read": False, "write": False}
+    assert bad_trail["bucket_logging"] == {"enabled": False, "target_bucket": None}
 
     account = resources[ACCOUNT].configuration
     assert sorted(t["name"] for t in account["cloudtrail_trails"]) == [BAD_TRAIL, GOOD_TRAIL]
@@ -283,6 +303,9 @@ async def test_good_and_bad_resources(moto: MotoServer) -> None:
     assert "AllUsers:READ" in reasons(emitted, BAD_TRAIL, "cloudtrail_bucket_not_public")
     assert "suspended" in reasons(emitted, BAD_BUCKET, "s3_bucket_versioning")
     assert GOOD_TRAIL in reasons(emitted, ACCOUNT, "cloudtrail_multi_region_enabled")
+    assert GOOD_TRAIL in reasons(emitted, ACCOUNT, "cloudtrail_s3_read_data_events")
+    assert LOG_BUCKET in reasons(emitted, GOOD_TRAIL, "cloudtrail_bucket_access_logging")
+    assert "MFA Delete" in reasons(emitted, GOOD_BUCKET, "s3_bucket_mfa_delete")
 
 
 async def test_account_block_covers_buckets_and_missing_multi_region_trail_fails(moto: MotoServer) -> None:
@@ -296,11 +319,12 @@ async def test_account_block_covers_buckets_and_missing_multi_region_trail_fails
     # The account-level block turns every setting on for every bucket and neutralises the public ACL
     # grant of the bad bucket; the bad trail's own exposure read (bucket level only) still sees it.
     assert verdicts(emitted) == {
-        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P),
-        BAD_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, F),
-        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
-        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F),
-        ACCOUNT: row(ACCOUNT_CHECKS, P, F),
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, P, P, P, F),
+        BAD_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P, F),
+        BAD_TRAIL: row(TRAIL_CHECKS, F, F, F, F, F, F),
+        # Only the single-region bad trail is left: no trail records S3 object-level events.
+        ACCOUNT: row(ACCOUNT_CHECKS, P, F, F, F),
         **regional_contexts(),
     }
     assert BAD_TRAIL in reasons(emitted, ACCOUNT, "cloudtrail_multi_region_enabled")
@@ -329,13 +353,14 @@ async def test_denied_reads_become_errors_never_passes(moto: MotoServer) -> None
     assert verdicts(emitted) == {
         # Logging unreadable; every block on at bucket level, so the unreadable account block
         # changes nothing for it.
-        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, E, P, P),
+        GOOD_BUCKET: row(BUCKET_CHECKS, P, P, P, E, P, P, F),
         # The bad bucket's own block is known to be off but the account's is unknown: the
         # settings it lacks and the ACL exposure cannot be judged.
-        BAD_BUCKET: row(BUCKET_CHECKS, F, E, E, F, F, F),
-        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P),
-        BAD_TRAIL: row(TRAIL_CHECKS, E, F, F, F, F),
-        ACCOUNT: row(ACCOUNT_CHECKS, E, E),
+        BAD_BUCKET: row(BUCKET_CHECKS, F, E, E, F, F, F, F),
+        LOG_BUCKET: row(BUCKET_CHECKS, F, P, P, F, F, P, F),
+        BAD_TRAIL: row(TRAIL_CHECKS, E, F, F, F, F, F),
+        # The good trail's home region could not be listed: its data events are unknown, never passed.
+        ACCOUNT: row(ACCOUNT_CHECKS, E, E, E, E),
         **regional_contexts(),
     }
     errors = {r.name: r.configuration.get("_errors", {}) for r, _, _ in emitted}
@@ -349,8 +374,9 @@ async def test_denied_reads_become_errors_never_passes(moto: MotoServer) -> None
 
 async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
     """Shapes real AWS returns and moto does not: SSE-S3 by default on every bucket, an old Ireland
-    bucket whose location is "EU", ListBuckets' BucketRegion, and advanced event selectors that
-    exclude a noisy event source. Each answer is validated against the botocore service model."""
+    bucket whose location is "EU", ListBuckets' BucketRegion, advanced event selectors that
+    exclude a noisy event source and record S3 object writes, and a versioning answer with MFADelete
+    (moto drops it). Each answer is validated against the botocore service model."""
     key_arn = seed_buckets(moto)
     seed_good_trail(moto, key_arn)
 
@@ -376,10 +402,19 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
                         {"Field": "eventCategory", "Equals": ["Management"]},
                         {"Field": "eventSource", "NotEquals": ["kms.amazonaws.com"]},
                     ],
-                }
+                },
+                {
+                    "Name": "S3 object writes on every bucket",
+                    "FieldSelectors": [
+                        {"Field": "eventCategory", "Equals": ["Data"]},
+                        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+                        {"Field": "readOnly", "Equals": ["false"]},
+                    ],
+                },
             ],
         },
     )
+    mfa_delete = model_checked("s3", "GetBucketVersioning", {"Status": "Enabled", "MFADelete": "Enabled"})
     listing = model_checked(
         "s3",
         "ListBuckets",
@@ -404,6 +439,8 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
             return 200, ireland
         if operation == "GetEventSelectors":
             return 200, selectors
+        if operation == "GetBucketVersioning" and GOOD_BUCKET in url:
+            return 200, mfa_delete
         return None
 
     emitted, outcome = await collect(moto, real_aws)
@@ -427,6 +464,11 @@ async def test_real_aws_answers_moto_cannot_give(moto: MotoServer) -> None:
     assert BAD_BUCKET in located[0]
     assert resources[GOOD_TRAIL].configuration["management_events"] == {"read": True, "write": True}
     assert verdicts(emitted)[ACCOUNT]["cloudtrail_multi_region_enabled"] is Status.PASS
+    assert resources[GOOD_TRAIL].configuration["s3_data_events"] == {"read": False, "write": True}
+    assert verdicts(emitted)[ACCOUNT]["cloudtrail_s3_write_data_events"] is Status.PASS
+    assert verdicts(emitted)[ACCOUNT]["cloudtrail_s3_read_data_events"] is Status.FAIL
+    assert verdicts(emitted)[GOOD_BUCKET]["s3_bucket_mfa_delete"] is Status.PASS
+    assert verdicts(emitted)[BAD_BUCKET]["s3_bucket_mfa_delete"] is Status.FAIL
 
 
 # --- collector derivations on answers the seeded scans above do not produce -------------------
@@ -529,3 +571,96 @@ def test_unparsable_bucket_policy_is_an_error_not_a_missing_policy() -> None:
     with pytest.raises(PolicyParseError):
         policy_document({"Policy": "{not json"})
     assert policy_document({"Policy": '{"Statement": []}'}) == {"Statement": []}
+
+
+MANAGEMENT = "999988887777"
+ORG_TRAIL_ARN = f"arn:aws:cloudtrail:us-east-1:{MANAGEMENT}:trail/acme-organisation"
+
+
+async def test_an_organisation_trail_of_the_management_account_covers_a_member(moto: MotoServer) -> None:
+    """Seen from a member account, DescribeTrails lists the organisation trail, whose ARN is in the
+    management account (moto keeps trails per account, so that listing and the trail's status and
+    selectors are answered in its place, validated against the CloudTrail model). The member's
+    multi-region check passes on it; the trail itself (bucket, key, validation) is not emitted here:
+    the management account's scan owns it."""
+    seed_buckets(moto)
+    listing = model_checked(
+        "cloudtrail",
+        "DescribeTrails",
+        {
+            "trailList": [
+                {
+                    "Name": "acme-organisation",
+                    "TrailARN": ORG_TRAIL_ARN,
+                    "HomeRegion": "us-east-1",
+                    "S3BucketName": "acme-org-cloudtrail",
+                    "IsMultiRegionTrail": True,
+                    "IsOrganizationTrail": True,
+                    "IncludeGlobalServiceEvents": True,
+                    "LogFileValidationEnabled": True,
+                }
+            ]
+        },
+    )
+    logging_on = model_checked("cloudtrail", "GetTrailStatus", {"IsLogging": True})
+    all_management = model_checked(
+        "cloudtrail",
+        "GetEventSelectors",
+        {
+            "TrailARN": ORG_TRAIL_ARN,
+            "EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}],
+        },
+    )
+    asked: list[str] = []
+
+    def organisation(service: str, operation: str, region: str, url: str) -> tuple[int, dict[str, Any]] | None:
+        if service != "cloudtrail":
+            return None
+        asked.append(operation)
+        answers = {"DescribeTrails": listing, "GetTrailStatus": logging_on, "GetEventSelectors": all_management}
+        if operation == "DescribeTrails" and region != "us-east-1":
+            return 200, model_checked("cloudtrail", "DescribeTrails", {"trailList": []})
+        return (200, answers[operation]) if operation in answers else None
+
+    emitted, outcome = await collect(moto, organisation)
+
+    assert all(status is UnitStatus.COMPLETE for status in units(outcome).values()), outcome.units
+    assert not [r for r, _, _ in emitted if r.arn == ORG_TRAIL_ARN], "the member must not emit the trail"
+    assert "ListTags" not in asked  # nothing read of the trail beyond what the member's coverage needs
+    assert verdicts(emitted)[ACCOUNT]["cloudtrail_multi_region_enabled"] is P
+    context = next(r for r, _, _ in emitted if r.resource_type == "AWS::::Account" and r.region == "global")
+    (trail,) = context.configuration["cloudtrail_trails"]
+    assert trail["owner_account_id"] == MANAGEMENT
+    assert trail["is_organization_trail"] is True
+
+
+async def test_an_organisation_trail_whose_status_cannot_be_read_is_an_error_for_the_member(moto: MotoServer) -> None:
+    seed_buckets(moto)
+    listing = model_checked(
+        "cloudtrail",
+        "DescribeTrails",
+        {
+            "trailList": [
+                {
+                    "Name": "acme-organisation",
+                    "TrailARN": ORG_TRAIL_ARN,
+                    "HomeRegion": "us-east-1",
+                    "IsMultiRegionTrail": True,
+                    "IsOrganizationTrail": True,
+                }
+            ]
+        },
+    )
+
+    def organisation(service: str, operation: str, region: str, url: str) -> tuple[int, dict[str, Any]] | None:
+        if service != "cloudtrail":
+            return None
+        if operation == "DescribeTrails":
+            return 200, listing if region == "us-east-1" else {"trailList": []}
+        if operation in {"GetTrailStatus", "GetEventSelectors"}:
+            return refusal("AccessDeniedException")
+        return None
+
+    emitted, _ = await collect(moto, organisation)
+
+    assert verdicts(emitted)[ACCOUNT]["cloudtrail_multi_region_enabled"] is E

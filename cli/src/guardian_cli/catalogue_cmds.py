@@ -1,22 +1,29 @@
-"""``guardian checks`` and ``guardian frameworks``: the check catalogue and the framework mappings, offline.
+"""``guardian checks`` and ``guardian frameworks``: the check catalogue and the framework mappings.
 
-Everything here reads the code and data files installed with Guardian (the check registry, the
-bundled frameworks and control library) and, when given, a folder of custom rule files; no service
-needs to run. Exit statuses follow the rest of the CLI: 0 success, 2 bad usage or an invalid rule
-file.
+Everything but ``frameworks mapping`` reads the code and data files installed with Guardian (the check
+registry, the bundled frameworks and control library) and, when given, a folder of custom rule files;
+no service needs to run. ``frameworks mapping`` asks the compliance API of a deployment (GUARDIAN_URL,
+or GUARDIAN_COMPLIANCE_URL, with GUARDIAN_API_KEY; the local stack when none is set) for the mapping
+as it is in force there: the edited control matrix and the custom checks its evaluator publishes.
+Exit statuses follow the rest of the CLI: 0 success, 2 bad usage, an invalid rule file or a request
+the API refused, 3 the services could not be reached.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
+import httpx
 import typer
 from rich.console import Console
 
+from guardian_cli.client import ApiError
 from guardian_common.events import Severity
 from guardian_compliance.frameworks.model import (
     BUNDLED_FRAMEWORKS,
@@ -29,7 +36,7 @@ from guardian_evaluator.checks import load_all
 from guardian_evaluator.custom_rules import CustomCheck, RulesRefused, load_rule_files, rule_files
 from guardian_evaluator.registry import REGISTRY, Check
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 2, 3
 SEVERITY_ORDER = {s: i for i, s in enumerate(Severity)}
 
 checks_app = typer.Typer(help="The check catalogue: list, show, validate custom rules.", no_args_is_help=True)
@@ -312,3 +319,63 @@ def frameworks_show(
         f"their controls; {summary['without_controls']} have no control.",
         markup=False,
     )
+
+
+async def _remote_mapping(framework_id: str) -> dict[str, Any]:
+    # Imported here: main registers these commands, so importing it at module level would be circular.
+    from guardian_cli.main import target
+
+    async with target() as tgt:
+        url = f"{tgt.client.endpoints.compliance}/api/v1/frameworks/{quote(framework_id, safe='')}/mapping"
+        try:
+            response = await tgt.client.request("GET", url)
+        except ApiError as exc:
+            code = EXIT_USAGE if 400 <= exc.status < 500 else EXIT_CANNOT_RUN
+            raise _fail(f"{exc.code} ({exc.status}): {exc.detail}", code) from exc
+        except httpx.HTTPError as exc:
+            raise _fail(f"could not reach the Guardian services: {exc}", EXIT_CANNOT_RUN) from exc
+        body: dict[str, Any] = response.json()
+        return body
+
+
+def _check_label(check: dict[str, Any]) -> str:
+    label = str(check["id"])
+    if check.get("mapped_by") == "rule_file":
+        label += " (custom, mapped by its rule file)"
+    if not check.get("in_catalogue", True):
+        label += " (not in the evaluator's catalogue)"
+    return label
+
+
+@frameworks_app.command("mapping")
+def frameworks_mapping(
+    framework_id: Annotated[str, typer.Argument(metavar="FRAMEWORK", help="Framework id, e.g. soc2 or cis_aws")],
+    as_json: AsJson = False,
+) -> None:
+    """Every requirement of a framework as the deployment maps it: controls with the rationale of each
+    mapping, and the checks and evidence behind each control."""
+    mapping = asyncio.run(_remote_mapping(framework_id))
+    if as_json:
+        _print_json(mapping)
+        return
+    lines = [f"{mapping['title']} (version {mapping['version']})"]
+    catalogue = mapping["catalogue_version"] or "not received"
+    lines.append(f"control library {mapping['library_version']}, check catalogue {catalogue}")
+    for requirement in mapping["requirements"]:
+        lines += ["", f"{requirement['id']}  {requirement['title']}"]
+        if not requirement["controls"]:
+            lines.append("    no control maps this requirement")
+        for control in requirement["controls"]:
+            lines.append(f"    {control['id']} [{control['kind']}] {control['title']}")
+            lines.append(f"        why:      {control['rationale']}")
+            for check in control["checks"]:
+                lines.append(f"        check:    {_check_label(check)}")
+            for evidence in control["evidence"]:
+                lines.append(f"        evidence: {evidence['description']}")
+    summary = mapping["summary"]
+    lines += [
+        "",
+        f"{summary['automated']} of {summary['requirements']} requirements have automated checks behind their "
+        f"controls; {len(summary['unmapped'])} have no control.",
+    ]
+    out.print("\n".join(lines), markup=False)

@@ -23,13 +23,19 @@ import typer
 from rich.console import Console
 from rich.live import Live
 
+from guardian_cli.accounts_cmds import accounts_app
+from guardian_cli.audit_cmds import audit_app
 from guardian_cli.catalogue_cmds import checks_app, frameworks_app
 from guardian_cli.client import ApiError, Endpoints, GuardianClient
 from guardian_cli.evidence_cmds import evidence_app
 from guardian_cli.follow import ScanOutcome, run_scan
+from guardian_cli.history_cmds import history_app
 from guardian_cli.model_cmds import controls_app, exceptions_app, periods_app, scopes_app
+from guardian_cli.remediation_cmds import actions_app
 from guardian_cli.render import progress_table, summary
+from guardian_cli.report_cmds import report_command, verify_command
 from guardian_cli.stack import LocalStack, StackConfig, load_or_create_secret
+from guardian_cli.webhooks_cmds import webhooks_app
 from guardian_collector.policy import read_only_policy
 from guardian_common.auth import Role, mint_key
 from guardian_gateway.keys.service import bootstrap_key
@@ -52,6 +58,13 @@ app.add_typer(scopes_app, name="scopes")
 app.add_typer(periods_app, name="periods")
 app.add_typer(controls_app, name="controls")
 app.add_typer(exceptions_app, name="exceptions")
+app.add_typer(history_app, name="history")
+app.add_typer(audit_app, name="audit")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(actions_app, name="actions")
+app.command("report")(report_command)
+app.command("verify")(verify_command)
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True)

@@ -102,3 +102,8 @@ class ModelClient:
         path = f"acceptances/{_seg(acceptance_id)}/{'approve' if approve else 'reject'}"
         result: dict[str, Any] = await self._json("POST", path, json={"note": note} if note else None)
         return result
+
+    async def revoke(self, acceptance_id: str, reason: str) -> dict[str, Any]:
+        path = f"acceptances/{_seg(acceptance_id)}/revoke"
+        result: dict[str, Any] = await self._json("POST", path, json={"reason": reason})
+        return result

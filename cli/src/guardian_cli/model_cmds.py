@@ -34,7 +34,9 @@ T = TypeVar("T")
 scopes_app = typer.Typer(help="Scopes: categories and system boundary.", no_args_is_help=True)
 periods_app = typer.Typer(help="Audit periods of a scope.", no_args_is_help=True)
 controls_app = typer.Typer(help="The control matrix: list, show, export, import, retire.", no_args_is_help=True)
-exceptions_app = typer.Typer(help="Exceptions (risk acceptances): request, approve, reject.", no_args_is_help=True)
+exceptions_app = typer.Typer(
+    help="Exceptions (risk acceptances): request, approve, reject, revoke.", no_args_is_help=True
+)
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -421,13 +423,13 @@ def _acceptance_rows(items: list[dict[str, Any]]) -> list[list[str]]:
             a["requested_by"],
             a["approver"] or "—",
             _day(a["starts_at"]),
-            _day(a["expires_at"]),
+            _day(a.get("ends_at") or a["expires_at"]),
         ]
         for a in items
     ]
 
 
-ACCEPTANCE_COLUMNS = ["id", "status", "covers", "requested by", "decided by", "from", "expires"]
+ACCEPTANCE_COLUMNS = ["id", "status", "covers", "requested by", "decided by", "from", "until"]
 
 
 def _show_acceptance(title: str, acceptance: dict[str, Any]) -> None:
@@ -437,6 +439,12 @@ def _show_acceptance(title: str, acceptance: dict[str, Any]) -> None:
             ("justification", acceptance["justification"]),
             ("compensating", acceptance["compensating_control"]),
             ("decision note", acceptance["decision_note"]),
+            *(
+                [("revoked", f"{acceptance['revoked_at'][:19]} by {acceptance['revoked_by']}")]
+                if acceptance.get("revoked_at")
+                else []
+            ),
+            *([("reason", acceptance["revocation_reason"])] if acceptance.get("revoked_at") else []),
         ]
     )
 
@@ -444,7 +452,7 @@ def _show_acceptance(title: str, acceptance: dict[str, Any]) -> None:
 @exceptions_app.command("list")
 def exceptions_list(
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, rejected, scheduled, in_force or expired")
+        str | None, typer.Option("--status", help="pending, rejected, scheduled, in_force, expired or revoked")
     ] = None,
     as_json: AsJson = False,
 ) -> None:
@@ -533,3 +541,19 @@ def exceptions_reject(
         _print_json(acceptance)
     else:
         _show_acceptance("Rejected", acceptance)
+
+
+@exceptions_app.command("revoke")
+def exceptions_revoke(
+    acceptance_id: Annotated[str, typer.Argument(help="Exception id")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it ends early (kept in its history and the audit log)")],
+    as_json: AsJson = False,
+) -> None:
+    """Revoke an approved exception now (admin): the findings it covered fail their controls again."""
+    if not reason.strip():
+        raise _fail("--reason must say why the exception is revoked", EXIT_USAGE)
+    acceptance = _run(lambda m: m.revoke(acceptance_id, reason))
+    if as_json:
+        _print_json(acceptance)
+    else:
+        _show_acceptance("Revoked", acceptance)

@@ -68,6 +68,8 @@ class StackConfig:
     # Development keeps services reachable directly with API keys; True makes them gateway-only.
     require_gateway: bool = False
     rate_limit_per_minute: int = 600
+    # How long stopping waits for running scans to finish (a laptop stack stops promptly).
+    shutdown_drain_seconds: float = 5.0
 
 
 class QuietServer(uvicorn.Server):
@@ -142,7 +144,11 @@ class LocalStack:
             (
                 "collector",
                 CollectorSettings(
-                    **common, port=self._port("collector"), aws_endpoint_url=cfg.aws_endpoint_url, regions=cfg.regions
+                    **common,
+                    port=self._port("collector"),
+                    aws_endpoint_url=cfg.aws_endpoint_url,
+                    regions=cfg.regions,
+                    shutdown_drain_seconds=cfg.shutdown_drain_seconds,
                 ),
                 collector_app,
             ),
@@ -191,6 +197,8 @@ class LocalStack:
                     if name not in ("collector", "evaluator", "compliance")
                 },
                 rate_limit_per_minute=cfg.rate_limit_per_minute,
+                # The audit chain's head leaves the database on a schedule (a file beside the stack here).
+                audit_head_file=cfg.home / "audit-heads.jsonl",
             )
             await self._serve("gateway", gateway_app(gateway), gateway)
         except BaseException:

@@ -420,6 +420,20 @@ def test_other_protocols_are_identified() -> None:
     assert identify("GET", "/", {}, b"") == RequestInfo(None, None, "json")
 
 
+def test_a_rule_can_match_one_parameter_value() -> None:
+    form = {
+        "authorization": S3_AUTH.replace("/s3/", "/sts/"),
+        "content-type": "application/x-www-form-urlencoded; charset=utf-8",
+    }
+    body = b"Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A111122223333%3Arole%2FGuardian&Version=2011-06-15"
+    info = identify("POST", "/", form, body)
+    assert info == RequestInfo("sts", "AssumeRole", "query")
+    only_that_account = FaultRule(service="sts", operation="AssumeRole", contains="::111122223333:role/")
+    assert only_that_account.matches(info.service, info.operation, info.text)
+    other = FaultRule(service="sts", operation="AssumeRole", contains="::444455556666:role/")
+    assert not other.matches(info.service, info.operation, info.text)
+
+
 def test_error_bodies_are_escaped_xml() -> None:
     status, headers, body = error_response("access_denied", RequestInfo("sts", "Get<Thing>", "query"))
     assert status == 403

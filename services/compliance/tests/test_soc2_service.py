@@ -492,7 +492,10 @@ async def test_a_locked_period_cannot_change_and_a_new_one_can_be_added(svc: Ser
     changes = [v["change"] for v in await svc.get("/api/v1/scopes/default/versions")]
     assert changes == ["create", "period.create", "period.lock", "period.create"]
     async with svc.pool.acquire() as conn:
-        events = [r["event_type"] for r in await conn.fetch("SELECT event_type FROM outbox ORDER BY id")]
+        events = [
+            r["event_type"]
+            for r in await conn.fetch("SELECT event_type FROM outbox WHERE event_type <> 'audit.recorded' ORDER BY id")
+        ]
     assert events == ["scope.changed", "period.locked", "scope.changed"]
 
 
@@ -772,7 +775,8 @@ async def test_expiry_flips_statuses_at_its_time_and_emits_events_once(svc: Serv
     async with db.transaction(svc.pool) as conn:
         assert await sweep(conn, svc.clock.now(), warning) == (1, 0)
         assert await sweep(conn, svc.clock.now(), warning) == (0, 0)
-        rows = await conn.fetch("SELECT id, event_type FROM outbox ORDER BY id")
+        # Pending only: the running relay may have published the default scope's audit entry at start-up.
+        rows = await conn.fetch("SELECT id, event_type FROM outbox WHERE published_at IS NULL ORDER BY id")
     types = [r["event_type"] for r in rows]
     assert types.count("acceptance.expired") == 1
     assert types.count("acceptance.expiring") == 1

@@ -474,6 +474,31 @@ def test_critical_file_system_backups() -> None:
     assert run("data_critical_efs_file_system_backups", file_system(tags=RESTRICTED, backup_policy="DISABLED")) is None
 
 
+def test_critical_bucket_replication() -> None:
+    rule = {"id": "dr", "status": "Enabled", "destination_bucket": "arn:aws:s3:::vault-dr", "storage_class": None}
+    replicated = bucket(tags=CRITICAL, replication={"enabled": True, "rules": [rule]})
+    assert run("data_critical_s3_bucket_replication", replicated) == (
+        PASS,
+        "Bucket vault is marked critical and replicates to arn:aws:s3:::vault-dr",
+    )
+    paused = bucket(tags=CRITICAL, replication={"enabled": False, "rules": [{**rule, "status": "Disabled"}]})
+    assert run("data_critical_s3_bucket_replication", paused) == (
+        FAIL,
+        "Bucket vault is marked critical but every replication rule is disabled",
+    )
+    none = bucket(tags=CRITICAL, replication={"enabled": False, "rules": []})
+    assert run("data_critical_s3_bucket_replication", none) == (
+        FAIL,
+        "Bucket vault is marked critical but has no replication rule",
+    )
+    denied = bucket(tags=CRITICAL, replication=None, _errors={"replication": "AccessDenied on GetBucketReplication: x"})
+    assert status("data_critical_s3_bucket_replication", denied) is ERROR
+    assert status("data_critical_s3_bucket_replication", bucket(tags=CRITICAL)) is ERROR  # never collected
+    tags_denied = bucket(tags={}, _errors={"tags": "AccessDenied on GetBucketTagging: x"})
+    assert status("data_critical_s3_bucket_replication", tags_denied) is ERROR
+    assert run("data_critical_s3_bucket_replication", bucket(tags=RESTRICTED, replication=None)) is None
+
+
 @pytest.mark.parametrize(
     ("check_id", "factory"),
     [("data_dynamodb_table_classified", table), ("data_efs_file_system_classified", file_system)],

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from guardian_common.events import ResourceSnapshot, Severity, Status
+from guardian_common.events import CheckCatalogue, ResourceSnapshot, Severity, Status
 from guardian_evaluator.app import create_app
 from guardian_evaluator.catalogue.service import catalogue
 from guardian_evaluator.checks import load_all
@@ -18,6 +18,7 @@ from guardian_evaluator.custom_rules import (
     CustomCheck,
     RuleProblem,
     RulesRefused,
+    catalogue_version_of,
     install,
     load_rule_files,
     load_rules_dir,
@@ -394,6 +395,49 @@ def test_the_evaluator_loads_rules_at_start_up_and_publishes_them(tmp_path: Path
     [info] = [c for c in published.checks if c.id == "custom_s3_bucket_owned_and_versioned"]
     assert info.controls == ["GRD-DATA-02", "GRD-BCP-03"]
     assert all(c.controls == [] for c in published.checks if not c.id.startswith("custom_"))
+
+
+def test_the_catalogue_version_follows_a_rule_s_content(tmp_path: Path) -> None:
+    """Editing a rule's condition, severity or mapping without raising its version still changes the
+    catalogue's version, so compliance re-reads what it depends on; the same content gives the same one."""
+    builtin = [c for c in REGISTRY if not isinstance(c, CustomCheck)]
+    plain = catalogue_version_of(builtin)
+
+    def version_with(text: str, name: str) -> str:
+        [chk] = load_rule_files([write(tmp_path, name, text)])
+        return catalogue_version_of([*builtin, chk])
+
+    original = version_with(OWNER_RULE, "a.yaml")
+    assert original != plain
+    assert version_with(OWNER_RULE, "again.yaml") == original
+    edits = {
+        "condition": OWNER_RULE.replace('status == "Enabled"', 'status != "Disabled"'),
+        "severity": OWNER_RULE.replace("severity: medium", "severity: high"),
+        "controls": OWNER_RULE.replace("[GRD-DATA-02, GRD-BCP-03]", "[GRD-DATA-02]"),
+        "applies_if": OWNER_RULE.replace('"eu-north-1"', '"eu-west-3"'),
+        "reasons": OWNER_RULE.replace("lacks an owner tag", "has no owner tag"),
+    }
+    versions = {field: version_with(text, f"{field}.yaml") for field, text in edits.items()}
+    for field, changed in versions.items():
+        assert changed not in (original, plain), field
+    assert len(set(versions.values())) == len(versions)
+    # The built-in part is untouched by custom rules: without them the version is the plain hash.
+    assert plain == CheckCatalogue.version_of([c.info() for c in builtin])
+
+
+@pytest.mark.usefixtures("restore_registry")
+def test_the_published_catalogue_version_changes_when_a_rule_is_edited(tmp_path: Path) -> None:
+    write(tmp_path, "owner.yaml", OWNER_RULE)
+    create_app(EvaluatorSettings(rules_dir=tmp_path))
+    first = catalogue().catalogue_version
+    # A fresh registry as a restarted evaluator would have: built-ins, then the edited rule.
+    for chk in [c for c in REGISTRY if isinstance(c, CustomCheck)]:
+        del REGISTRY._checks[chk.id]
+        REGISTRY._by_type[chk.resource_type].remove(chk)
+    write(tmp_path, "owner.yaml", OWNER_RULE.replace("severity: medium", "severity: low"))
+    create_app(EvaluatorSettings(rules_dir=tmp_path))
+    assert REGISTRY.get("custom_s3_bucket_owned_and_versioned").version == 1
+    assert catalogue().catalogue_version != first
 
 
 @pytest.mark.usefixtures("restore_registry")

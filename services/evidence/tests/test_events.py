@@ -23,14 +23,18 @@ async def _domain_messages(h: Any) -> list[tuple[str, dict[str, str], dict[str, 
         js = nc.jetstream()
         subjects = Subjects(h.prefix)
         info = await js.stream_info(subjects.stream("DOMAIN"))
-        count = info.state.messages
-        if count == 0:
+        if info.state.messages == 0:
             return []
         sub = await js.pull_subscribe(
             subjects.domain("evidence.>"),
             stream=subjects.stream("DOMAIN"),
             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
         )
+        # Audit entries share the stream (domain.audit.recorded): count only what this filter sees.
+        count = (await sub.consumer_info()).num_pending
+        if not count:
+            await sub.unsubscribe()
+            return []
         msgs = await sub.fetch(count, timeout=5)
         await sub.unsubscribe()
         return [(m.subject, dict(m.headers or {}), json.loads(m.data)) for m in msgs]
@@ -63,7 +67,8 @@ async def test_changes_are_published_once_with_the_outbox_id_as_message_id(local
     # Nothing reaches NATS before the relay runs: events wait in the outbox.
     assert await _domain_messages(local) == []
 
-    assert await _relay(local) == 3
+    # Each change also wrote its audit entry (audit.recorded) to the outbox.
+    assert await _relay(local) == 6
     assert await _relay(local) == 0
     messages = await _domain_messages(local)
     prefix = local.prefix
@@ -102,11 +107,11 @@ async def test_changes_are_published_once_with_the_outbox_id_as_message_id(local
 
 async def test_a_relay_that_dies_before_marking_does_not_publish_twice(local: Any) -> None:
     await local.create(PDF)
-    assert await _relay(local) == 1
+    assert await _relay(local) == 2  # the version and its audit entry
     # As if the relay had crashed after publishing but before its commit.
     async with local.app.state.runtime.require_pool().acquire() as conn:
         await conn.execute("UPDATE outbox SET published_at = NULL")
-    assert await _relay(local) == 1
+    assert await _relay(local) == 2
     assert len(await _domain_messages(local)) == 1
 
 
@@ -119,7 +124,8 @@ async def test_refused_changes_emit_nothing(local: Any) -> None:
         headers=local.key(Role.ADMIN, "root"),
     )
     await local.client.delete(f"/api/v1/evidence/{item['item_id']}", params={"reason": "x"}, headers=local.key())
-    assert await local.count("outbox") == 1
+    # The upload's event and audit entry, and the lock's audit entry; nothing from the refusals.
+    assert await local.count("outbox") == 3
 
 
 async def test_the_running_service_relays_its_outbox(make_harness: Any) -> None:
@@ -129,10 +135,10 @@ async def test_the_running_service_relays_its_outbox(make_harness: Any) -> None:
     async with app.router.lifespan_context(app):
         await h.create(PDF)
         for _ in range(200):
-            if await _published(h) == 1:
+            if await _published(h) == 2:
                 break
             await asyncio.sleep(0.025)
-    assert await _published(h) == 1
+    assert await _published(h) == 2  # the version and its audit entry
     assert len(await _domain_messages(h)) == 1
 
 

@@ -1,16 +1,47 @@
-{{/* The long-running services, in the order they are rendered: the gateway, then the four behind it. */}}
+{{/* The long-running services, in the order they are rendered: the gateway, then the six behind it. */}}
 {{- define "guardian.services" -}}
-gateway collector evaluator compliance evidence
+gateway collector evaluator compliance evidence reporting remediation
 {{- end -}}
 
-{{/* The services only the gateway calls; with requireGateway they refuse API keys sent to them. */}}
+{{/* The services behind the gateway; with requireGateway they refuse API keys sent to them. */}}
 {{- define "guardian.internalServices" -}}
-collector evaluator compliance evidence
+collector evaluator compliance evidence reporting remediation
 {{- end -}}
 
-{{/* Every schema the migration Job applies, each with its own service's image. */}}
+{{/* Every schema the migration Job applies, each with its own service's image (the gateway's last). */}}
 {{- define "guardian.schemas" -}}
-collector compliance evidence gateway
+collector compliance evidence reporting remediation gateway
+{{- end -}}
+
+{{/* Who reads whom over REST, besides the gateway: "<caller>:<service>[,<service>...]" entries. The
+NetworkPolicies open exactly these (egress of the caller, ingress of the service) and the Deployments
+point the callers' GUARDIAN_<SERVICE>_URL at them. */}}
+{{- define "guardian.restReads" -}}
+reporting:compliance,evidence,collector remediation:compliance,collector
+{{- end -}}
+
+{{/* The services one component reads over REST (a list; empty for most). Call with (dict "root" $ "component" "reporting"). */}}
+{{- define "guardian.readsFrom" -}}
+{{- $found := list -}}
+{{- range $entry := splitList " " (include "guardian.restReads" .root) -}}
+{{- $parts := splitList ":" $entry -}}
+{{- if eq (index $parts 0) $.component -}}
+{{- $found = splitList "," (index $parts 1) -}}
+{{- end -}}
+{{- end -}}
+{{- join " " $found -}}
+{{- end -}}
+
+{{/* The components that read one service over REST (besides the gateway). Call with (dict "root" $ "component" "compliance"). */}}
+{{- define "guardian.readBy" -}}
+{{- $found := list -}}
+{{- range $entry := splitList " " (include "guardian.restReads" .root) -}}
+{{- $parts := splitList ":" $entry -}}
+{{- if has $.component (splitList "," (index $parts 1)) -}}
+{{- $found = append $found (index $parts 0) -}}
+{{- end -}}
+{{- end -}}
+{{- join " " $found -}}
 {{- end -}}
 
 {{- define "guardian.name" -}}
@@ -73,6 +104,14 @@ app.kubernetes.io/part-of: guardian
 {{- end -}}
 {{- end -}}
 
+{{- define "guardian.remediationServiceAccountName" -}}
+{{- if .Values.remediation.serviceAccount.create -}}
+{{- default (printf "%s-remediation" (include "guardian.fullname" .)) .Values.remediation.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.remediation.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "guardian.evidenceServiceAccountName" -}}
 {{- if .Values.evidence.serviceAccount.create -}}
 {{- default (printf "%s-evidence" (include "guardian.fullname" .)) .Values.evidence.serviceAccount.name -}}
@@ -101,7 +140,7 @@ app.kubernetes.io/part-of: guardian
 
 {{/* Does a component keep state in PostgreSQL? */}}
 {{- define "guardian.usesDatabase" -}}
-{{- if has . (list "gateway" "collector" "compliance" "evidence" "migrations") -}}true{{- end -}}
+{{- if has . (list "gateway" "collector" "compliance" "evidence" "reporting" "remediation" "migrations") -}}true{{- end -}}
 {{- end -}}
 
 {{- define "guardian.databaseEnv" -}}

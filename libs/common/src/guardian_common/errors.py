@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ErrorBody(BaseModel):
@@ -79,5 +80,20 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    async def framework_error(_: Request, exc: Exception) -> JSONResponse:
+        # What the framework raises itself (no route matched, a body it could not even decode) is
+        # rendered like every other error. A body that cannot be decoded is invalid input, like a
+        # malformed one: 422, not the framework's bare 400.
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            return JSONResponse(
+                {"error": "invalid_request", "detail": f"Invalid request: {exc.detail}."}, status_code=422
+            )
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, f"http_{exc.status_code}")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers
+        )
+
     app.add_exception_handler(GuardianError, guardian_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, framework_error)

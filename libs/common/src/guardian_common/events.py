@@ -63,6 +63,12 @@ class ScanStarted(Event):
     services: list[str]
     started_at: datetime
     requested_by: str | None = None
+    # Added in v1 (optional): the registered account's name and environment (production, staging...).
+    account_name: str | None = None
+    environment: str | None = None
+    # Added in v1 (optional): a targeted scan (remediation's verification) publishes snapshots of
+    # these ARNs only and says nothing of any other resource, so none is closed or marked stale.
+    targets: list[str] | None = None
 
     @staticmethod
     def make_id(scan_id: str) -> str:
@@ -143,6 +149,8 @@ class ScanCompleted(Event):
     completed_at: datetime
     total_snapshots: int = Field(ge=0)
     units: list[UnitResult]
+    # Added in v1 (optional): set for a targeted scan, as in its ScanStarted.
+    targets: list[str] | None = None
 
     @staticmethod
     def make_id(scan_id: str) -> str:

@@ -59,6 +59,8 @@ TARGETS: dict[str, MigrationTarget] = {
     "compliance": MigrationTarget("compliance", "compliance", "guardian_compliance.migrations"),
     "gateway": MigrationTarget("gateway", "gateway", "guardian_gateway.migrations"),
     "evidence": MigrationTarget("evidence", "evidence", "guardian_evidence.migrations"),
+    "reporting": MigrationTarget("reporting", "reporting", "guardian_reporting.migrations"),
+    "remediation": MigrationTarget("remediation", "remediation", "guardian_remediation.migrations"),
 }
 
 

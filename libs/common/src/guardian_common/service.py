@@ -8,18 +8,21 @@ and ``/metrics`` (Prometheus). Nothing connects at import time.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from nats.aio.client import Client as NatsClient
+from nats.errors import NoServersError
 from nats.js import JetStreamContext
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from guardian_common import bus, db
 from guardian_common.errors import ERROR_RESPONSES, install_error_handlers
@@ -54,6 +57,40 @@ class Runtime:
 
 
 Hook = Callable[[Runtime], Awaitable[None]]
+T = TypeVar("T")
+
+# Failures worth waiting out at start-up: the server is not (yet) there, or not yet accepting.
+UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    NoServersError,
+)
+
+
+async def until_reachable(what: str, attempt: Callable[[], Awaitable[T]], wait_seconds: float) -> T:
+    """Run ``attempt`` until it succeeds, backing off, for at most ``wait_seconds``.
+
+    Dependencies start in any order (compose, Kubernetes), so a service waits for its database and
+    NATS instead of failing at once; after the wait the last error propagates and the process stops.
+    """
+    retrying = AsyncRetrying(
+        stop=stop_after_delay(wait_seconds),
+        wait=wait_exponential(multiplier=0.2, max=5.0),
+        retry=retry_if_exception_type(UNREACHABLE),
+        before_sleep=lambda state: log.warning(
+            "dependency_unreachable",
+            dependency=what,
+            attempt=state.attempt_number,
+            error=str(state.outcome.exception()) if state.outcome is not None else "",
+        ),
+        reraise=True,
+    )
+    async for attempt_state in retrying:
+        with attempt_state:
+            return await attempt()
+    raise AssertionError("unreachable")  # AsyncRetrying either returns or re-raises
 
 
 def build_app(
@@ -78,15 +115,25 @@ def build_app(
         app.state.runtime = runtime
         if schema is not None:
             if settings.run_migrations and settings.environment != "production":
-                await db.ensure_database(settings.database_url)
+                await until_reachable(
+                    "database", lambda: db.ensure_database(settings.database_url), settings.startup_wait_seconds
+                )
             # Off where a separate step migrates (Helm hook Job, compose), so the service's own
             # database role needs no DDL rights.
             if migrations_package is not None and settings.run_migrations:
-                applied = await db.migrate(settings.database_url, schema, migrations_package)
+                applied = await until_reachable(
+                    "database",
+                    lambda: db.migrate(settings.database_url, schema, migrations_package),
+                    settings.startup_wait_seconds,
+                )
                 if applied:
                     log.info("migrations_applied", service=name, applied=applied)
-            runtime.pool = await db.create_pool(settings.database_url, schema)
-        runtime.nc = await bus.connect(settings.nats_url, name=f"guardian-{name}")
+            runtime.pool = await until_reachable(
+                "database", lambda: db.create_pool(settings.database_url, schema), settings.startup_wait_seconds
+            )
+        runtime.nc = await until_reachable(
+            "nats", lambda: bus.connect(settings.nats_url, name=f"guardian-{name}"), settings.startup_wait_seconds
+        )
         runtime.js = runtime.nc.jetstream()
         await bus.ensure_streams(runtime.js, subjects)
         try:
@@ -126,7 +173,7 @@ def build_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": name}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "The database or NATS does not answer"}})
     async def readyz(request: Request) -> JSONResponse:
         runtime: Runtime | None = getattr(request.app.state, "runtime", None)
         checks: dict[str, bool] = {}
@@ -140,7 +187,7 @@ def build_app(
             status_code=200 if ready else 503,
         )
 
-    @app.get("/metrics", tags=["operations"])
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     internal_secret: str | None = None
     # When true, API keys sent straight to the service are refused: only the gateway's credential counts.
     require_gateway: bool = False
+    # How long start-up waits for PostgreSQL and NATS to answer before giving up (they may start later).
+    startup_wait_seconds: float = Field(default=60.0, ge=0)
     # How often this service's outbox (domain events, audit entries) is relayed to NATS.
     outbox_relay_seconds: float = Field(default=1.0, gt=0)
 

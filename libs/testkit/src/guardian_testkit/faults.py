@@ -40,12 +40,12 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, get_args
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 from xml.sax.saxutils import escape
 
 Fault = Literal["access_denied", "throttle", "server_error", "latency", "timeout"]
@@ -126,7 +126,8 @@ class FaultRule:
 
     ``probability`` is drawn from the proxy's seeded generator; ``times`` caps how often the rule
     fires (``None``: without limit). ``latency`` is the delay of a ``latency`` fault, and a delay
-    before the error answer for the other faults.
+    before the error answer for the other faults. ``contains`` narrows the rule to requests whose
+    decoded query string or form body contains that text (an STS AssumeRole of one role ARN, say).
     """
 
     service: str
@@ -135,6 +136,7 @@ class FaultRule:
     probability: float = 1.0
     latency: float = 0.0
     times: int | None = None
+    contains: str | None = None
 
     def __post_init__(self) -> None:
         if self.fault not in FAULTS:
@@ -146,8 +148,10 @@ class FaultRule:
         if self.times is not None and self.times < 0:
             raise ValueError(f"times must not be negative, got {self.times}")
 
-    def matches(self, service: str | None, operation: str | None) -> bool:
+    def matches(self, service: str | None, operation: str | None, text: str = "") -> bool:
         if service != self.service:
+            return False
+        if self.contains is not None and self.contains not in text:
             return False
         return self.operation is None or self.operation == operation
 
@@ -159,6 +163,9 @@ class RequestInfo:
     service: str | None
     operation: str | None
     protocol: Protocol
+    # The decoded query string and form body, for rules that match on a parameter's value (not part of
+    # what identifies the request).
+    text: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -280,7 +287,8 @@ def identify(method: str, target: str, headers: dict[str, str], body: bytes) -> 
         form = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
         action = form.get("Action", [None])[0]
     if action is not None:
-        return RequestInfo(service, action, "ec2" if service == "ec2" else "query")
+        text = unquote_plus(parts.query) + "&" + unquote_plus(body.decode("utf-8", errors="replace"))
+        return RequestInfo(service, action, "ec2" if service == "ec2" else "query", text)
     # A REST-JSON service (lambda, eks ...): the operation is not derivable in general.
     return RequestInfo(service, None, "json")
 
@@ -662,7 +670,7 @@ class FaultProxy:
             fault: Fault | None = None
             for active in self._rules:
                 rule = active.rule
-                if active.exhausted or not rule.matches(info.service, info.operation):
+                if active.exhausted or not rule.matches(info.service, info.operation, info.text):
                     continue
                 if rule.probability < 1.0 and self._random.random() >= rule.probability:
                     continue

@@ -7,6 +7,8 @@ import contextlib
 
 from fastapi import FastAPI
 
+from guardian_collector.accounts.router import router as accounts_router
+from guardian_collector.accounts.service import AccountService
 from guardian_collector.collectors import all_collectors
 from guardian_collector.meta_router import router as meta_router
 from guardian_collector.outbox import OUTBOX
@@ -31,6 +33,12 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         if settings.default_schedule_cron:
             await schedules.ensure_default(settings.default_schedule_cron)
         runtime.extras["scans"] = scans
+        runtime.extras["accounts"] = AccountService(
+            pool=runtime.require_pool(),
+            home_region=settings.aws_home_region,
+            endpoint_url=settings.aws_endpoint_url,
+            max_attempts=settings.aws_max_attempts,
+        )
         runtime.extras["schedules"] = schedules
         runtime.extras["scheduler"] = asyncio.create_task(schedules.run_forever(settings.schedule_poll_seconds))
         runtime.extras["relay"] = OUTBOX.start_relay(
@@ -53,7 +61,7 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
         title="Guardian collector",
         description="Reads AWS with a read-only role and publishes one snapshot per resource.",
         settings=settings,
-        routers=[scans_router, schedules_router, meta_router],
+        routers=[scans_router, schedules_router, accounts_router, meta_router],
         schema="collector",
         migrations_package="guardian_collector.migrations",
         on_start=on_start,

@@ -15,6 +15,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
+from guardian_collector.aws_metrics import instrument
 from guardian_collector.collectors import all_collectors
 from guardian_collector.collectors.base import (
     COLLECTORS,
@@ -25,6 +26,7 @@ from guardian_collector.collectors.base import (
     UnitContext,
     UnitFailed,
 )
+from guardian_collector.concurrency import Governor
 from guardian_common.events import UnitStatus
 
 GLOBAL = "global"
@@ -43,6 +45,9 @@ class AwsTarget:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     per_service_concurrency: int = 8
+    # Requests in flight per (service, region) adapt between 1 and this ceiling (concurrency.py).
+    adaptive_concurrency: bool = True
+    max_concurrency: int = 32
 
 
 @dataclass
@@ -89,8 +94,19 @@ class ClientPool:
         self._stack = AsyncExitStack()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = asyncio.Lock()
+        self.governor = (
+            Governor(initial=target.per_service_concurrency, maximum=target.max_concurrency)
+            if target.adaptive_concurrency
+            else None
+        )
         self.config = AioConfig(
-            retries={"mode": "adaptive", "max_attempts": target.max_attempts},
+            # With the governor bounding requests in flight, botocore's "standard" retries; its "adaptive"
+            # mode adds a per-client send-rate limiter that collapses under throttling (bench/collection.py:
+            # 43 s against 7 s for the same collection with 30 % of calls throttled).
+            retries={
+                "mode": "standard" if target.adaptive_concurrency else "adaptive",
+                "max_attempts": target.max_attempts,
+            },
             connect_timeout=target.connect_timeout,
             read_timeout=target.read_timeout,
             s3={"addressing_style": "path"} if target.endpoint_url else None,
@@ -109,6 +125,9 @@ class ClientPool:
                 client = await self._stack.enter_async_context(creator)
                 if service == "s3control" and self.target.endpoint_url:
                     client.meta.events.register("before-send.s3-control.*", undo_s3control_host_prefix)
+                instrument(client, service)
+                if self.governor is not None:
+                    self.governor.attach(client, service, region)
                 self._clients[key] = client
             return self._clients[key]
 

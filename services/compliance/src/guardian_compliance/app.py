@@ -22,6 +22,7 @@ from guardian_compliance.controls.service import import_bundled
 from guardian_compliance.evidence.router import router as evidence_router
 from guardian_compliance.findings.router import router as findings_router
 from guardian_compliance.frameworks.router import router as frameworks_router
+from guardian_compliance.history.router import router as history_router
 from guardian_compliance.inventory.router import encryption_router
 from guardian_compliance.inventory.router import router as inventory_router
 from guardian_compliance.outbox import relay_forever
@@ -123,6 +124,7 @@ def create_app(settings: ComplianceSettings | None = None, clock: Clock | None =
             controls_router,
             evidence_router,
             acceptances_router,
+            history_router,
         ],
         schema="compliance",
         migrations_package="guardian_compliance.migrations",

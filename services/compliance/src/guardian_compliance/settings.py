@@ -21,3 +21,10 @@ class ComplianceSettings(ServiceSettings):
     outbox_poll_seconds: float = Field(default=0.5, gt=0)
     # False for API-only replicas: they serve REST and run no durable consumers.
     run_consumers: bool = True
+    # Monitoring history: a complete collection of a unit vouches for this long after it (a daily
+    # schedule plus slack); longer without one is "not monitored".
+    coverage_window_hours: float = Field(default=26.0, gt=0, le=24 * 31)
+    # Days to resolve a deviation, by the failing check's severity.
+    sla_days: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 1.0, "high": 7.0, "medium": 30.0, "low": 90.0, "info": 180.0}
+    )

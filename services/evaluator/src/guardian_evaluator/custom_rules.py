@@ -53,7 +53,7 @@ from celpy.adapter import json_to_cel
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError, base_functions
 
-from guardian_common.events import CheckInfo, Severity
+from guardian_common.events import CheckCatalogue, CheckInfo, Severity
 from guardian_evaluator.registry import (
     REGISTRY,
     Check,
@@ -689,3 +689,19 @@ def load_and_install(directory: Path | None, registry: Registry = REGISTRY) -> l
     checks = load_rules_dir(directory, existing=builtin)
     install(checks, registry)
     return checks
+
+
+def catalogue_version_of(checks: Iterable[Check]) -> str:
+    """The catalogue's version: the built-in hash of every check's id, version and resource type, plus
+    each custom check's content fingerprint (its rule as written: condition, applies_if, severity,
+    reasons, controls...), so editing a rule's content changes the version even when its ``version``
+    number is left alone. A catalogue without custom checks keeps the plain built-in hash."""
+    listed = list(checks)
+    base = CheckCatalogue.version_of([c.info() for c in listed])
+    custom = sorted((c.id, c.fingerprint) for c in listed if isinstance(c, CustomCheck))
+    if not custom:
+        return base
+    digest = hashlib.sha256(base.encode())
+    for check_id, fingerprint in custom:
+        digest.update(f"\n{check_id}:{fingerprint}".encode())
+    return digest.hexdigest()[:16]

@@ -67,7 +67,8 @@ def evaluate(
     for chk in registry.for_type(snapshot.resource_type):
         if not fed_by_this_scan(chk, snap):
             continue
-        params = {**chk.parameters, **((overrides or {}).get(chk.id, {}))}
+        override = overrides.get(chk.id) if overrides else None
+        params = {**chk.parameters, **override} if override else chk.parameters
         try:
             verdict = chk.fn(snap, params)
         except Exception as exc:

@@ -58,7 +58,10 @@ def unreadable(snap: Snapshot, *fields: str) -> Verdict | None:
 
     Every check calls this first for the fields it reads: missing data must never become PASS.
     """
-    missing = {f: snap.unreadable[f] for f in fields if f in snap.unreadable}
+    errors = snap.unreadable
+    if not errors:
+        return None  # the common case: everything was read
+    missing = {f: errors[f] for f in fields if f in errors}
     if not missing:
         return None
     detail = "; ".join(f"{f}: {why}" for f, why in sorted(missing.items()))

@@ -216,7 +216,9 @@ async def receive(
                 elif kind == "hvalue":
                     header_value += data
                 elif kind == "hend":
-                    part.headers[header_name.decode("latin-1").lower()] = header_value.decode("utf-8", "replace")
+                    # Header bytes are kept as latin-1 text so parse_options_header can turn them back into
+                    # the bytes sent; names and file names are then read as UTF-8 (as browsers send them).
+                    part.headers[header_name.decode("latin-1").lower()] = header_value.decode("latin-1")
                     header_name, header_value = bytearray(), bytearray()
                 elif kind == "hdone":
                     disposition, params = parse_options_header(part.headers.get("content-disposition", ""))

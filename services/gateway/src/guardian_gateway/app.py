@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from guardian_common.logging import get_logger
 from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime, build_app
+from guardian_gateway.audit.lifecycle import start_audit, stop_audit
+from guardian_gateway.audit.router import router as audit_router
 from guardian_gateway.clock import Clock, utcnow
 from guardian_gateway.database import MIGRATIONS, OUTBOX, SCHEMA
 from guardian_gateway.errors import install_gateway_error_handler
@@ -27,10 +29,14 @@ from guardian_gateway.keys.service import KeyService
 from guardian_gateway.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from guardian_gateway.ratelimit import WINDOW_SECONDS, RateLimiter
 from guardian_gateway.routing.openapi import merge_openapi
-from guardian_gateway.routing.proxy import Forwarder
+from guardian_gateway.routing.proxy import UPSTREAM_LIMITS, Forwarder
 from guardian_gateway.routing.proxy import router as proxy_router
 from guardian_gateway.routing.table import HTTP_METHODS, ROUTED_PREFIX, build_route_table
+from guardian_gateway.sessions.router import router as sessions_router
+from guardian_gateway.sessions.setup import start_sessions, stop_sessions
 from guardian_gateway.settings import GatewaySettings
+from guardian_gateway.webhooks.router import router as webhooks_router
+from guardian_gateway.webhooks.runtime import start_webhooks, stop_webhooks
 
 log = get_logger("guardian.gateway")
 
@@ -98,8 +104,11 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = utcnow
         limiter = RateLimiter(pool, settings.rate_limit_per_minute, clock)
         runtime.extras["keys"] = KeyService(pool, clock)
         runtime.extras["limiter"] = limiter
-        client = httpx.AsyncClient(timeout=settings.upstream_timeout_seconds, follow_redirects=False)
+        client = httpx.AsyncClient(
+            timeout=settings.upstream_timeout_seconds, follow_redirects=False, limits=UPSTREAM_LIMITS
+        )
         runtime.extras["client"] = client
+        start_sessions(runtime, settings, client, clock)
         upstreams = settings.upstreams()
         specs = await fetch_specs(client, upstreams, settings.upstream_wait_seconds)
         table = build_route_table(specs, reserved=own_api_routes(app.openapi()))
@@ -109,9 +118,14 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = utcnow
         runtime.extras["relay"] = OUTBOX.start_relay(
             pool, runtime.require_js(), runtime.subjects, settings.outbox_relay_seconds
         )
+        await start_audit(runtime, settings, clock)
+        await start_webhooks(runtime, settings, clock)
         log.info("routes_built", routes=len(table.routes), services=sorted(specs))
 
     async def on_stop(runtime: Runtime) -> None:
+        await stop_webhooks(runtime)
+        await stop_sessions(runtime)
+        await stop_audit(runtime)
         await stop_task(runtime.extras.get("relay"))
         sweeper = runtime.extras.get("sweeper")
         if isinstance(sweeper, asyncio.Task):
@@ -127,7 +141,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = utcnow
         title="Guardian gateway",
         description="API keys, routing to the services, rate limits and one OpenAPI document.",
         settings=settings,
-        routers=[keys_router, proxy_router],
+        routers=[keys_router, audit_router, sessions_router, webhooks_router, proxy_router],
         schema=SCHEMA,
         migrations_package=MIGRATIONS,
         on_start=on_start,

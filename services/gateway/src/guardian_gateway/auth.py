@@ -1,4 +1,4 @@
-"""Who is calling: the gateway's own API keys, looked up in its database."""
+"""Who is calling: the gateway's own API keys, looked up in its database, or a browser session."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from guardian_common.errors import Forbidden, Unauthenticated
 from guardian_common.service import runtime_of
 from guardian_gateway.keys.service import KeyService
 from guardian_gateway.ratelimit import RateLimiter
+from guardian_gateway.sessions.cookies import SESSION_COOKIE
+from guardian_gateway.sessions.csrf import UNSAFE_METHODS, verify_csrf
+from guardian_gateway.sessions.service import SessionService
 
 
 def key_from_request(request: Request) -> str | None:
@@ -21,13 +24,25 @@ def key_from_request(request: Request) -> str | None:
 
 
 async def authenticate(request: Request) -> Principal:
+    """The caller: by API key when one is sent, else by the browser's session cookie.
+
+    A key wins over a cookie and needs no CSRF token (no other site can make a browser send it); a
+    cookie-authenticated change must carry the session's CSRF token.
+    """
     key = key_from_request(request)
-    if not key:
-        raise Unauthenticated("An API key is required: send 'Authorization: Bearer <key>'.", code="missing_api_key")
     extras = runtime_of(request).extras
-    keys: KeyService = extras["keys"]
     limiter: RateLimiter = extras["limiter"]
-    principal = await keys.authenticate(key)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if key:
+        keys: KeyService = extras["keys"]
+        principal = await keys.authenticate(key)
+    elif session_id:
+        sessions: SessionService = extras["sessions"]
+        principal = await sessions.resolve(session_id)
+        if request.method.upper() in UNSAFE_METHODS:
+            await verify_csrf(request, sessions.csrf_token(session_id))
+    else:
+        raise Unauthenticated("An API key is required: send 'Authorization: Bearer <key>'.", code="missing_api_key")
     # Every authenticated request counts against its key's limit, the gateway's own endpoints included.
     await limiter.check(principal.key_id)
     request.state.principal = principal

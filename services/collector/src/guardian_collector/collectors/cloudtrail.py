@@ -115,6 +115,59 @@ def management_events(answer: Mapping[str, Any]) -> dict[str, bool]:
     return {"read": read, "write": write}
 
 
+def _read_write(read_only: Mapping[str, Any] | None) -> tuple[bool, bool]:
+    """Which of reads and writes an advanced selector's readOnly field lets through."""
+    if read_only is None:
+        return True, True
+    equals = {v.lower() for v in _strings(read_only.get("Equals"))}
+    not_equals = {v.lower() for v in _strings(read_only.get("NotEquals"))}
+    reads, writes = ("true" in equals, "false" in equals) if equals else (True, True)
+    return reads and "true" not in not_equals, writes and "false" not in not_equals
+
+
+_ALL_BUCKETS = {"arn:aws:s3", "arn:aws:s3:::", "arn:aws-us-gov:s3:::", "arn:aws-cn:s3:::"}
+
+
+def s3_data_events(answer: Mapping[str, Any]) -> dict[str, bool]:
+    """S3 object-level events (read, write) a trail records for *every* bucket, from GetEventSelectors.
+
+    Classic selectors count when a data resource of type AWS::S3::Object lists the all-buckets value
+    (``arn:aws:s3`` or ``arn:aws:s3:::``); advanced ones when eventCategory is Data, resources.type is
+    AWS::S3::Object and no other field (resources.ARN, eventName, ...) narrows them.
+    """
+    read = write = False
+    advanced = answer.get("AdvancedEventSelectors") or []
+    if advanced:
+        for selector in advanced:
+            by_name = {str(f.get("Field", "")).lower(): f for f in selector.get("FieldSelectors") or []}
+            category = by_name.get("eventcategory") or {}
+            kind = by_name.get("resources.type") or {}
+            if "Data" not in _strings(category.get("Equals")) or "AWS::S3::Object" not in _strings(kind.get("Equals")):
+                continue
+            if set(by_name) - {"eventcategory", "resources.type", "readonly"}:
+                continue
+            reads, writes = _read_write(by_name.get("readonly"))
+            read, write = read or reads, write or writes
+        return {"read": read, "write": write}
+    for selector in answer.get("EventSelectors") or []:
+        everywhere = any(
+            str(resource.get("Type")) == "AWS::S3::Object" and _ALL_BUCKETS & set(_strings(resource.get("Values")))
+            for resource in selector.get("DataResources") or []
+        )
+        if not everywhere:
+            continue
+        kind = str(selector.get("ReadWriteType") or "All")
+        read = read or kind in ("All", "ReadOnly")
+        write = write or kind in ("All", "WriteOnly")
+    return {"read": read, "write": write}
+
+
+def bucket_logging(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """Server access logging of the trail's bucket (GetBucketLogging): on when a target bucket is set."""
+    enabled = answer.get("LoggingEnabled") or {}
+    return {"enabled": bool(enabled.get("TargetBucket")), "target_bucket": enabled.get("TargetBucket") or None}
+
+
 def _block(answer: Mapping[str, Any]) -> dict[str, bool]:
     config = answer.get("PublicAccessBlockConfiguration") or {}
     return {
@@ -177,6 +230,7 @@ class CloudTrailCollector(Collector):
         "s3:GetBucketPolicyStatus",
         "s3:GetBucketAcl",
         "s3:GetBucketPublicAccessBlock",
+        "s3:GetBucketLogging",
     )
     resource_types = (TRAIL_TYPE,)
 
@@ -191,12 +245,15 @@ class CloudTrailCollector(Collector):
             raise
         own = [t for t in trails if (t.get("HomeRegion") or region) == region]
         summaries = await asyncio.gather(*(self._trail(ctx, client, trail) for trail in own))
-        ctx.facts.put(SERVICE, TRAILS_FACT, list(summaries), region=region)
+        ctx.facts.put(SERVICE, TRAILS_FACT, [s for s in summaries if s is not None], region=region)
 
-    async def _trail(self, ctx: UnitContext, client: Any, trail: Mapping[str, Any]) -> dict[str, Any]:
+    async def _trail(self, ctx: UnitContext, client: Any, trail: Mapping[str, Any]) -> dict[str, Any] | None:
         arn = str(trail["TrailARN"])
         name = str(trail.get("Name") or arn.rsplit("/", 1)[-1])
         home = str(trail.get("HomeRegion") or ctx.unit_region)
+        owner = arn.split(":")[4] if arn.count(":") >= 5 else ctx.account_id
+        if owner != ctx.account_id:
+            return await self._foreign_trail(ctx, client, trail, arn, name, home)
         bucket = trail.get("S3BucketName")
         cfg = ConfigBuilder(
             name=name,
@@ -231,14 +288,24 @@ class CloudTrailCollector(Collector):
             )
             return bucket_exposure(str(bucket), status, acl, block)
 
-        status, selectors, tags, exposed = await asyncio.gather(
+        async def access_logging() -> Read:
+            if not bucket:
+                missing = CallError("DescribeTrails", "MissingS3BucketName", "the trail names no S3 bucket", arn)
+                return Read(error=missing)
+            s3 = await ctx.client("s3")
+            return await ctx.read(s3, "get_bucket_logging", resource_arn=arn, Bucket=bucket)
+
+        status, selectors, tags, exposed, logged = await asyncio.gather(
             ctx.read(client, "get_trail_status", resource_arn=arn, Name=arn),
             ctx.read(client, "get_event_selectors", resource_arn=arn, TrailName=arn),
             ctx.read(client, "list_tags", resource_arn=arn, ResourceIdList=[arn]),
             exposure(),
+            access_logging(),
         )
         cfg.from_read("is_logging", status, lambda v: bool(v.get("IsLogging", False)))
         cfg.from_read("management_events", selectors, management_events)
+        cfg.from_read("s3_data_events", selectors, s3_data_events)
+        cfg.from_read("bucket_logging", logged, bucket_logging)
         cfg.from_read("tags", tags, lambda v: _tags(v, arn))
         if isinstance(exposed, CallError):
             cfg.fail("bucket_exposure", exposed)
@@ -264,8 +331,49 @@ class CloudTrailCollector(Collector):
             "is_organization_trail": configuration["is_organization_trail"],
             "is_logging": configuration["is_logging"],
             "management_events": configuration["management_events"],
-            "unreadable": sorted(f for f in configuration.get("_errors", {}) if f != "tags"),
+            "s3_data_events": configuration["s3_data_events"],
+            "unreadable": sorted(f for f in configuration.get("_errors", {}) if f not in ("tags", "bucket_logging")),
         }
+
+    async def _foreign_trail(
+        self, ctx: UnitContext, client: Any, trail: Mapping[str, Any], arn: str, name: str, home: str
+    ) -> dict[str, Any] | None:
+        """An organisation trail seen from a member account.
+
+        The management account's scan owns the trail as a resource (its bucket, key, validation); here
+        it only counts towards this account's coverage, as AWS intends: it logs this account too. A
+        trail of another account that is not an organisation trail does not log this account at all.
+        """
+        if not trail.get("IsOrganizationTrail", False):
+            return None
+        summary: dict[str, Any] = {
+            "arn": arn,
+            "name": name,
+            "home_region": home,
+            "is_multi_region": bool(trail.get("IsMultiRegionTrail", False)),
+            "is_organization_trail": True,
+            "owner_account_id": arn.split(":")[4],
+            "is_logging": None,
+            "management_events": None,
+            "s3_data_events": None,
+            "unreadable": [],
+        }
+        status, selectors = await asyncio.gather(
+            ctx.read(client, "get_trail_status", resource_arn=arn, Name=arn),
+            ctx.read(client, "get_event_selectors", resource_arn=arn, TrailName=arn),
+        )
+        unreadable = []
+        if status.error is None and status.value is not None:
+            summary["is_logging"] = bool(status.value.get("IsLogging", False))
+        else:
+            unreadable.append("is_logging")
+        if selectors.error is None and selectors.value is not None:
+            summary["management_events"] = management_events(selectors.value)
+            summary["s3_data_events"] = s3_data_events(selectors.value)
+        else:
+            unreadable.extend(["management_events", "s3_data_events"])
+        summary["unreadable"] = unreadable
+        return summary
 
     def account_context(self, facts: Facts, region: str) -> tuple[dict[str, Any], dict[str, str]]:
         if region != "global":

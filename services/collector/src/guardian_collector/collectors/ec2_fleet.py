@@ -84,6 +84,8 @@ def instance_configuration(instance: Mapping[str, Any]) -> dict[str, Any]:
         "public_ips": public_ips(instance),
         "monitoring": (instance.get("Monitoring") or {}).get("State"),
         "auto_scaling_group_tag": tags.get(ASG_TAG),
+        # The instance profile (its ARN) through which the instance gets role credentials, or None.
+        "iam_instance_profile": (instance.get("IamInstanceProfile") or {}).get("Arn"),
     }
 
 

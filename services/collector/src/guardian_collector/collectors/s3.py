@@ -42,6 +42,7 @@ NO_ENCRYPTION = "ServerSideEncryptionConfigurationNotFoundError"
 NO_PUBLIC_ACCESS_BLOCK = "NoSuchPublicAccessBlockConfiguration"
 NO_POLICY = "NoSuchBucketPolicy"
 NO_TAGS = "NoSuchTagSet"
+NO_REPLICATION = "ReplicationConfigurationNotFoundError"
 
 ALL_USERS_URI = "http://acs.amazonaws.com/groups/global/AllUsers"
 AUTHENTICATED_USERS_URI = "http://acs.amazonaws.com/groups/global/AuthenticatedUsers"
@@ -144,6 +145,29 @@ def logging_config(answer: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def no_replication() -> dict[str, Any]:
+    return {"enabled": False, "rules": []}
+
+
+def replication(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """Replication rules of a bucket (GetBucketReplication): each rule's status and destination bucket.
+
+    ``enabled`` says whether at least one rule is Enabled; the destination's region is not in the
+    answer (only its bucket ARN), so cross-region is judged where the destination is known.
+    """
+    config = answer.get("ReplicationConfiguration") or {}
+    rules = [
+        {
+            "id": str(rule.get("ID") or ""),
+            "status": str(rule.get("Status") or ""),
+            "destination_bucket": str((rule.get("Destination") or {}).get("Bucket") or ""),
+            "storage_class": (rule.get("Destination") or {}).get("StorageClass"),
+        }
+        for rule in config.get("Rules") or []
+    ]
+    return {"enabled": any(r["status"] == "Enabled" for r in rules), "rules": rules}
+
+
 def versioning(answer: Mapping[str, Any]) -> dict[str, Any]:
     """``status`` is Enabled, Suspended or Disabled (never enabled: AWS returns no Status)."""
     return {
@@ -184,6 +208,7 @@ class S3Collector(Collector):
         "s3:GetBucketLogging",
         "s3:GetBucketVersioning",
         "s3:GetBucketTagging",
+        "s3:GetReplicationConfiguration",
         "s3:GetAccountPublicAccessBlock",
         "kms:DescribeKey",
     )
@@ -239,7 +264,7 @@ class S3Collector(Collector):
         def read(operation: str, absent: tuple[str, ...] = ()) -> Any:
             return ctx.read(client, operation, absent=absent, resource_arn=arn, Bucket=name)
 
-        (enc, block, status, policy, bucket_acl, logging, versions, tagging) = await asyncio.gather(
+        (enc, block, status, policy, bucket_acl, logging, versions, tagging, replicas) = await asyncio.gather(
             read("get_bucket_encryption", (NO_ENCRYPTION,)),
             read("get_public_access_block", (NO_PUBLIC_ACCESS_BLOCK,)),
             read("get_bucket_policy_status", (NO_POLICY,)),
@@ -248,6 +273,7 @@ class S3Collector(Collector):
             read("get_bucket_logging"),
             read("get_bucket_versioning"),
             read("get_bucket_tagging", (NO_TAGS,)),
+            read("get_bucket_replication", (NO_REPLICATION,)),
         )
 
         cfg.from_read("encryption", enc, encryption, when_absent=no_encryption())
@@ -269,6 +295,7 @@ class S3Collector(Collector):
         cfg.from_read("logging", logging, logging_config)
         cfg.from_read("versioning", versions, versioning)
         cfg.from_read("tags", tagging, lambda v: tags_of(v.get("TagSet")), when_absent={})
+        cfg.from_read("replication", replicas, replication, when_absent=no_replication())
 
         await ctx.emit(
             Resource(

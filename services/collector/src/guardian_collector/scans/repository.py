@@ -138,4 +138,5 @@ def _scan(row: asyncpg.Record, units: list[UnitOut]) -> ScanOut:
         published=row["published"],
         error=row["error"],
         units=units,
+        targeted=str(row["scope_key"]).startswith("targeted|"),
     )

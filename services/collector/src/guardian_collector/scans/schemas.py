@@ -13,11 +13,20 @@ class ScanRequest(BaseModel):
         default=None, description="Regions to scan; default: the configured ones, else every enabled region"
     )
     services: list[str] | None = Field(default=None, description="Services to scan; default: all")
+    resource_arns: list[str] | None = Field(
+        default=None,
+        description=(
+            "A targeted scan: re-collect only these resources (their services and regions) and publish"
+            " snapshots of them alone; nothing else is closed or marked stale. An account context ARN"
+            " (arn:aws::REGION:ACCOUNT:account) needs `services` naming the collectors that feed it."
+        ),
+    )
 
     def normalised(self) -> ScanRequest:
         return ScanRequest(
             regions=sorted(set(self.regions)) if self.regions else None,
             services=sorted(set(self.services)) if self.services else None,
+            resource_arns=sorted(set(self.resource_arns)) if self.resource_arns else None,
         )
 
 
@@ -42,6 +51,8 @@ class ScanOut(BaseModel):
     published: int
     error: str | None
     units: list[UnitOut] = Field(default_factory=list)
+    # A targeted scan (remediation's verification) re-collected named resources only.
+    targeted: bool = False
 
 
 class ScanList(BaseModel):

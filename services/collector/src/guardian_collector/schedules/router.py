@@ -17,7 +17,7 @@ def _service(request: Request) -> ScheduleService:
 
 @router.post("", response_model=ScheduleOut, status_code=201, summary="Create a scheduled scan")
 async def create_schedule(request: Request, body: ScheduleIn, principal: Editor) -> ScheduleOut:
-    return await _service(request).create(body, principal.name or principal.key_id)
+    return await _service(request).create(body, principal.name or principal.key_id, actor=principal)
 
 
 @router.get("", response_model=list[ScheduleOut], summary="Scheduled scans")
@@ -31,13 +31,13 @@ async def get_schedule(request: Request, schedule_id: str, _: Reader) -> Schedul
 
 
 @router.patch("/{schedule_id}", response_model=ScheduleOut, summary="Change a schedule")
-async def update_schedule(request: Request, schedule_id: str, body: ScheduleUpdate, _: Editor) -> ScheduleOut:
-    return await _service(request).update(schedule_id, body)
+async def update_schedule(request: Request, schedule_id: str, body: ScheduleUpdate, principal: Editor) -> ScheduleOut:
+    return await _service(request).update(schedule_id, body, actor=principal)
 
 
 @router.delete("/{schedule_id}", status_code=204, summary="Delete a schedule")
-async def delete_schedule(request: Request, schedule_id: str, _: Editor) -> Response:
-    await _service(request).delete(schedule_id)
+async def delete_schedule(request: Request, schedule_id: str, principal: Editor) -> Response:
+    await _service(request).delete(schedule_id, actor=principal)
     return Response(status_code=204)
 
 

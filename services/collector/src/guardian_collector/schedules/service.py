@@ -11,16 +11,18 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import asyncpg
 from croniter import croniter
 
+from guardian_collector.outbox import OUTBOX
 from guardian_collector.scans.schemas import ScanOut, ScanRequest
 from guardian_collector.schedules.repository import ScheduleRepository
 from guardian_collector.schedules.schemas import ScheduleIn, ScheduleOut, ScheduleUpdate
-from guardian_common import db
+from guardian_common import audit, db
+from guardian_common.auth import Principal
 from guardian_common.errors import Conflict, GuardianError, NotFound
 from guardian_common.logging import get_logger
 
@@ -49,6 +51,13 @@ def next_run(cron: str, timezone: str, after: datetime) -> datetime:
     return following.astimezone(UTC)
 
 
+def audited(schedule: ScheduleOut | None) -> dict[str, Any] | None:
+    """What an audit entry keeps of a schedule: its definition, not its run bookkeeping."""
+    if schedule is None:
+        return None
+    return schedule.model_dump(mode="json", exclude={"recent_runs", "next_run_at", "updated_at"})
+
+
 def validate(cron: str, timezone: str) -> None:
     if len(cron.split()) != 5 or not croniter.is_valid(cron):
         raise InvalidSchedule(
@@ -68,7 +77,7 @@ class ScheduleService:
     clock: Clock = utcnow
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    async def create(self, body: ScheduleIn, by: str | None) -> ScheduleOut:
+    async def create(self, body: ScheduleIn, by: str | None, actor: Principal | None = None) -> ScheduleOut:
         validate(body.cron, body.timezone)
         schedule_id = f"sch-{uuid.uuid4().hex[:12]}"
         values = {
@@ -78,8 +87,21 @@ class ScheduleService:
             "created_by": by,
         }
         async with db.transaction(self.pool) as conn:
-            if not await ScheduleRepository(conn).insert(values):
+            repo = ScheduleRepository(conn)
+            if not await repo.insert(values):
                 raise Conflict(f"A schedule named {body.name!r} exists already.", code="schedule_exists")
+            after = await repo.get(schedule_id)
+            await audit.record(
+                conn,
+                OUTBOX,
+                actor=actor,
+                action="schedule.created",
+                target_type="schedule",
+                target_id=schedule_id,
+                before=None,
+                after=audited(after),
+                at=self.clock(),
+            )
         return await self.get(schedule_id)
 
     async def ensure_default(self, cron: str) -> None:
@@ -101,6 +123,17 @@ class ScheduleService:
                     "created_by": "guardian-default",
                 }
             )
+            await audit.record(
+                conn,
+                OUTBOX,
+                actor=None,
+                action="schedule.created",
+                target_type="schedule",
+                target_id="sch-default",
+                before=None,
+                after=audited(await repo.get("sch-default")),
+                at=self.clock(),
+            )
 
     async def get(self, schedule_id: str) -> ScheduleOut:
         async with self.pool.acquire() as conn:
@@ -113,20 +146,54 @@ class ScheduleService:
         async with self.pool.acquire() as conn:
             return await ScheduleRepository(conn).all()
 
-    async def update(self, schedule_id: str, body: ScheduleUpdate) -> ScheduleOut:
+    async def update(self, schedule_id: str, body: ScheduleUpdate, actor: Principal | None = None) -> ScheduleOut:
         current = await self.get(schedule_id)
         merged = current.model_dump()
-        merged.update(body.model_dump(exclude_unset=True))
+        given = body.model_dump(exclude_unset=True)
+        # null means "all" for regions and services; a schedule always has a cron, a zone and a state.
+        if nulled := sorted(name for name in ("cron", "timezone", "enabled") if name in given and given[name] is None):
+            raise InvalidSchedule(
+                f"{', '.join(nulled)} cannot be null; leave a field out to keep it.", code="invalid_schedule"
+            )
+        merged.update(given)
         validate(merged["cron"], merged["timezone"])
         merged["next_run_at"] = next_run(merged["cron"], merged["timezone"], self.clock())
         async with db.transaction(self.pool) as conn:
-            await ScheduleRepository(conn).update(schedule_id, merged)
+            repo = ScheduleRepository(conn)
+            before = await repo.get(schedule_id)
+            await repo.update(schedule_id, merged)
+            after = await repo.get(schedule_id)
+            if before is not None and audited(before) != audited(after):
+                await audit.record(
+                    conn,
+                    OUTBOX,
+                    actor=actor,
+                    action="schedule.updated",
+                    target_type="schedule",
+                    target_id=schedule_id,
+                    before=audited(before),
+                    after=audited(after),
+                    at=self.clock(),
+                )
         return await self.get(schedule_id)
 
-    async def delete(self, schedule_id: str) -> None:
+    async def delete(self, schedule_id: str, actor: Principal | None = None) -> None:
         async with db.transaction(self.pool) as conn:
-            if not await ScheduleRepository(conn).delete(schedule_id):
+            repo = ScheduleRepository(conn)
+            before = await repo.get(schedule_id)
+            if not await repo.delete(schedule_id):
                 raise NotFound(f"No schedule has the id {schedule_id!r}.", code="schedule_not_found")
+            await audit.record(
+                conn,
+                OUTBOX,
+                actor=actor,
+                action="schedule.deleted",
+                target_type="schedule",
+                target_id=schedule_id,
+                before=audited(before),
+                after=None,
+                at=self.clock(),
+            )
 
     async def run_now(self, schedule_id: str) -> ScheduleOut:
         """Fire a schedule now, in addition to its regular runs."""

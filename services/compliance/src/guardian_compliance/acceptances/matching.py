@@ -27,7 +27,9 @@ class Rule:
     tag_value: str | None
     approver: str | None
     starts_at: datetime
+    # The end of the covered interval: the expiry, or the revocation when an admin revoked it earlier.
     expires_at: datetime
+    revoked_at: datetime | None = None
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Rule:
@@ -42,7 +44,8 @@ class Rule:
             tag_value=row["tag_value"],
             approver=row["decided_by"],
             starts_at=row["starts_at"],
-            expires_at=row["expires_at"],
+            expires_at=covered_until(row),
+            revoked_at=row.get("revoked_at"),
         )
 
     def covers(self, *, check_id: str, arn: str, account_id: str, region: str, tags: Mapping[str, str] | None) -> bool:
@@ -56,6 +59,13 @@ class Rule:
         if self.region is not None and self.region != region:
             return False
         return self.tag_key is None or (tags or {}).get(self.tag_key) == self.tag_value
+
+
+def covered_until(row: Mapping[str, Any]) -> datetime:
+    """When an approved acceptance stops covering findings: its expiry, or its revocation if earlier."""
+    revoked: datetime | None = row.get("revoked_at")
+    expires: datetime = row["expires_at"]
+    return expires if revoked is None or revoked >= expires else max(revoked, row["starts_at"])
 
 
 def in_force(rules: Iterable[Rule], now: datetime) -> list[Rule]:

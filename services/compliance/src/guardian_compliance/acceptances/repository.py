@@ -57,6 +57,17 @@ class AcceptanceRepository:
             note,
         )
 
+    async def revoke(self, acceptance_id: str, state: str, by: str, at: datetime, reason: str) -> None:
+        await self.conn.execute(
+            "UPDATE acceptances SET state = $2, revoked_by = $3, revoked_at = $4, revocation_reason = $5"
+            " WHERE acceptance_id = $1 AND state = 'approved' AND revoked_at IS NULL",
+            acceptance_id,
+            state,
+            by,
+            at,
+            reason,
+        )
+
     async def record(self, acceptance_id: str, action: str, actor: str, at: datetime, note: str | None) -> None:
         await self.conn.execute(
             "INSERT INTO acceptance_events (acceptance_id, action, actor, at, note) VALUES ($1, $2, $3, $4, $5)",
@@ -76,13 +87,16 @@ class AcceptanceRepository:
     async def approved_rules(self, now: datetime) -> list[Rule]:
         """Approved acceptances in force at ``now``."""
         rows = await self.conn.fetch(
-            "SELECT * FROM acceptances WHERE state = 'approved' AND starts_at <= $1 AND expires_at > $1", now
+            "SELECT * FROM acceptances WHERE state = 'approved' AND starts_at <= $1 AND expires_at > $1"
+            " AND (revoked_at IS NULL OR revoked_at > $1)",
+            now,
         )
         return [Rule.of(r) for r in rows]
 
     async def expired_since(self, now: datetime) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self.conn.fetch(
-            "SELECT * FROM acceptances a WHERE state = 'approved' AND expires_at <= $1 AND NOT EXISTS"
+            "SELECT * FROM acceptances a WHERE state = 'approved' AND revoked_at IS NULL AND expires_at <= $1"
+            " AND NOT EXISTS"
             " (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'acceptance:' || a.acceptance_id || ':expired')",
             now,
         )
@@ -90,7 +104,8 @@ class AcceptanceRepository:
 
     async def expiring_within(self, now: datetime, until: datetime) -> list[asyncpg.Record]:
         rows: list[asyncpg.Record] = await self.conn.fetch(
-            "SELECT * FROM acceptances a WHERE state = 'approved' AND expires_at > $1 AND expires_at <= $2"
+            "SELECT * FROM acceptances a WHERE state = 'approved' AND revoked_at IS NULL"
+            " AND expires_at > $1 AND expires_at <= $2"
             " AND NOT EXISTS"
             " (SELECT 1 FROM outbox o WHERE o.dedupe_key = 'acceptance:' || a.acceptance_id || ':expiring')",
             now,

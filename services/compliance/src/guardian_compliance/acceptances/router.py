@@ -12,6 +12,7 @@ from guardian_compliance.acceptances.schemas import (
     AcceptanceOut,
     AcceptanceStatus,
     DecisionIn,
+    RevokeIn,
 )
 from guardian_compliance.acceptances.service import AcceptanceService
 from guardian_compliance.clock import Now
@@ -58,3 +59,14 @@ async def reject_acceptance(
     request: Request, acceptance_id: str, principal: Admin, clock: Now, body: DecisionIn | None = None
 ) -> AcceptanceOut:
     return await _service(request, clock).reject(acceptance_id, principal, body.note if body else None)
+
+
+@router.post(
+    "/{acceptance_id}/revoke",
+    response_model=AcceptanceOut,
+    summary="Revoke an approved acceptance early (admin, with a reason; effective at once)",
+)
+async def revoke_acceptance(
+    request: Request, acceptance_id: str, body: RevokeIn, principal: Admin, clock: Now
+) -> AcceptanceOut:
+    return await _service(request, clock).revoke(acceptance_id, principal, body.reason)

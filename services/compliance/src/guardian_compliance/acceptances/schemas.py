@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-AcceptanceStatus = Literal["pending", "rejected", "scheduled", "in_force", "expired"]
+AcceptanceStatus = Literal["pending", "rejected", "scheduled", "in_force", "expired", "revoked"]
 
 
 class AcceptanceCreate(BaseModel):
@@ -29,6 +29,11 @@ class AcceptanceCreate(BaseModel):
 class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str | None = None
+
+
+class RevokeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(description="Why the acceptance ends early; kept with it and in the audit log")
 
 
 class AcceptanceEventOut(BaseModel):
@@ -53,11 +58,17 @@ class AcceptanceOut(BaseModel):
     requested_at: datetime
     starts_at: datetime
     expires_at: datetime
-    state: Literal["pending", "approved", "rejected"]
+    # "revoked" only when it was revoked before it started; revoked while in force, it stays
+    # "approved" with revoked_at set, because it did cover findings from starts_at to revoked_at.
+    state: Literal["pending", "approved", "rejected", "revoked"]
     status: AcceptanceStatus
     approver: str | None
     decided_at: datetime | None
     decision_note: str | None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revocation_reason: str | None = None
+    ends_at: datetime = Field(description="End of the covered interval: the expiry, or the revocation if earlier")
     events: list[AcceptanceEventOut] = Field(default_factory=list)
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import asyncpg
 
-from guardian_common import db
+from guardian_common import audit, db
 from guardian_common.auth import Principal
 from guardian_common.errors import BadRequest, Conflict, Forbidden, NotFound
+from guardian_compliance.acceptances.matching import covered_until
 from guardian_compliance.acceptances.repository import AcceptanceRepository
 from guardian_compliance.acceptances.schemas import (
     AcceptanceCreate,
@@ -29,7 +30,7 @@ from guardian_compliance.acceptances.schemas import (
 from guardian_compliance.clock import Clock
 from guardian_compliance.controls.repository import ControlRepository
 from guardian_compliance.controls.service import known_checks
-from guardian_compliance.outbox import emit
+from guardian_compliance.outbox import OUTBOX, emit
 from guardian_compliance.scope.schemas import ACCOUNT, REGION
 
 # A start this close to now is taken as "now": clients' clocks and the request's own latency.
@@ -45,6 +46,8 @@ def status_of(row: asyncpg.Record | dict[str, Any], now: datetime) -> Acceptance
         return "pending"
     if row["state"] == "rejected":
         return "rejected"
+    if row["state"] == "revoked" or (row["revoked_at"] is not None and now >= row["revoked_at"]):
+        return "revoked"
     if now < row["starts_at"]:
         return "scheduled"
     return "in_force" if now < row["expires_at"] else "expired"
@@ -71,6 +74,10 @@ def _out(row: asyncpg.Record, now: datetime, events: list[asyncpg.Record]) -> Ac
         approver=row["decided_by"] if row["state"] == "approved" else None,
         decided_at=row["decided_at"],
         decision_note=row["decision_note"],
+        revoked_at=row["revoked_at"],
+        revoked_by=row["revoked_by"],
+        revocation_reason=row["revocation_reason"],
+        ends_at=covered_until(row),
         events=[AcceptanceEventOut(action=e["action"], actor=e["actor"], at=e["at"], note=e["note"]) for e in events],
     )
 
@@ -87,6 +94,32 @@ def _event_data(row: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
 
 def _who(principal: Principal) -> str:
     return principal.name or principal.key_id
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    action: str,
+    before: asyncpg.Record | None,
+    after: asyncpg.Record,
+    now: datetime,
+) -> None:
+    """The audit entry of a request or a decision, with the acceptance before and after, in its transaction."""
+
+    def state(row: asyncpg.Record) -> dict[str, Any]:
+        return _out(row, now, []).model_dump(mode="json", exclude={"events", "status"})
+
+    await audit.record(
+        conn,
+        OUTBOX,
+        actor=principal,
+        action=action,
+        target_type="acceptance",
+        target_id=after["acceptance_id"],
+        before=None if before is None else state(before),
+        after=state(after),
+        at=now,
+    )
 
 
 @dataclass
@@ -127,6 +160,7 @@ class AcceptanceService:
             row = await repo.get(acceptance_id)
             assert row is not None
             await emit(conn, "acceptance.requested", f"acceptance:{acceptance_id}:requested", _event_data(row), now)
+            await _audit(conn, principal, "acceptance.requested", None, row, now)
             events = await repo.events([acceptance_id])
         return _out(row, now, events)
 
@@ -167,6 +201,7 @@ class AcceptanceService:
             await repo.record(acceptance_id, state, by, now, note)
             decided = await repo.get(acceptance_id)
             assert decided is not None
+            await _audit(conn, principal, f"acceptance.{state}", row, decided, now)
             await emit(
                 conn,
                 f"acceptance.{state}",
@@ -176,6 +211,48 @@ class AcceptanceService:
             )
             events = await repo.events([acceptance_id])
         return _out(decided, now, events)
+
+    async def revoke(self, acceptance_id: str, principal: Principal, reason: str) -> AcceptanceOut:
+        """End an approved acceptance now: findings it covered fail their controls again from this moment.
+
+        Revoked while in force, its covered interval (start to now) stays in period data; revoked
+        before it started, it never covered anything and its state becomes ``revoked``.
+        """
+        now = self.clock.now()
+        by = _who(principal)
+        if not reason.strip():
+            raise BadRequest("Say why the risk acceptance is revoked.", code="reason_required")
+        async with db.transaction(self.pool) as conn:
+            repo = AcceptanceRepository(conn)
+            row = await repo.get(acceptance_id, for_update=True)
+            if row is None:
+                raise AcceptanceNotFound(f"No risk acceptance has the id {acceptance_id!r}.")
+            status = status_of(row, now)
+            if status not in ("scheduled", "in_force"):
+                hint = {
+                    "pending": "it is not approved yet; reject it instead",
+                    "rejected": "it was rejected",
+                    "expired": f"it expired on {row['expires_at']:%Y-%m-%d %H:%M} UTC",
+                    "revoked": f"{row['revoked_by']} revoked it already",
+                }[status]
+                raise Conflict(
+                    f"Risk acceptance {acceptance_id} cannot be revoked: {hint}.", code="acceptance_not_revocable"
+                )
+            state = "approved" if status == "in_force" else "revoked"
+            await repo.revoke(acceptance_id, state, by, now, reason.strip())
+            await repo.record(acceptance_id, "revoked", by, now, reason.strip())
+            revoked = await repo.get(acceptance_id)
+            assert revoked is not None
+            await _audit(conn, principal, "acceptance.revoked", row, revoked, now)
+            await emit(
+                conn,
+                "acceptance.revoked",
+                f"acceptance:{acceptance_id}:revoked",
+                {**_event_data(revoked), "revoked_by": by, "revoked_at": now.isoformat(), "reason": reason.strip()},
+                now,
+            )
+            events = await repo.events([acceptance_id])
+        return _out(revoked, now, events)
 
     def _validate_shape(self, body: AcceptanceCreate, now: datetime) -> dict[str, Any]:
         tag_key = tag_value = None

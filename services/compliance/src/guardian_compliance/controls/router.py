@@ -10,6 +10,7 @@ from guardian_common.auth import Editor, Principal, Reader
 from guardian_common.errors import BadRequest
 from guardian_common.service import runtime_of
 from guardian_compliance.clock import Now
+from guardian_compliance.controls.library import LibraryUpdateService, UpdateState
 from guardian_compliance.controls.schemas import (
     ControlCreate,
     ControlHistory,
@@ -17,6 +18,9 @@ from guardian_compliance.controls.schemas import (
     ControlOut,
     ControlUpdate,
     ImportResult,
+    LibraryDecisionIn,
+    LibraryUpdateList,
+    LibraryUpdateOut,
     RetireIn,
 )
 from guardian_compliance.controls.service import ControlService, Format
@@ -58,6 +62,48 @@ async def export_controls(
     )
 
 
+# Library update notes: declared before /{control_id} so "library-updates" is never read as a control id.
+
+
+@router.get(
+    "/library-updates",
+    response_model=LibraryUpdateList,
+    summary="Bundled library updates for controls the company edited (review, then accept or dismiss)",
+)
+async def list_library_updates(
+    request: Request,
+    _: Reader,
+    clock: Now,
+    state: UpdateState | None = None,
+    control_id: str | None = None,
+) -> LibraryUpdateList:
+    return await LibraryUpdateService(runtime_of(request).require_pool(), clock).list(state, control_id)
+
+
+@router.post(
+    "/library-updates/{update_id}/accept",
+    response_model=LibraryUpdateOut,
+    summary="Apply a library update's additions to its control (a new version)",
+)
+async def accept_library_update(
+    request: Request, update_id: str, principal: Editor, clock: Now, body: LibraryDecisionIn | None = None
+) -> LibraryUpdateOut:
+    service = LibraryUpdateService(runtime_of(request).require_pool(), clock)
+    return await service.accept(update_id, principal, body.note if body else None)
+
+
+@router.post(
+    "/library-updates/{update_id}/dismiss",
+    response_model=LibraryUpdateOut,
+    summary="Keep the control as it is; the same additions are not proposed again",
+)
+async def dismiss_library_update(
+    request: Request, update_id: str, principal: Editor, clock: Now, body: LibraryDecisionIn | None = None
+) -> LibraryUpdateOut:
+    service = LibraryUpdateService(runtime_of(request).require_pool(), clock)
+    return await service.dismiss(update_id, principal, body.note if body else None)
+
+
 @router.post(
     "/import",
     response_model=ImportResult,
@@ -74,12 +120,12 @@ async def import_controls(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BadRequest("The import is not UTF-8 text.", code="invalid_import") from exc
-    return await _service(request, clock).import_(format, text, _who(principal))
+    return await _service(request, clock).import_(format, text, _who(principal), actor=principal)
 
 
 @router.post("", response_model=ControlOut, status_code=201, summary="Add a control")
 async def create_control(request: Request, body: ControlCreate, principal: Editor, clock: Now) -> ControlOut:
-    return await _service(request, clock).create(body, _who(principal))
+    return await _service(request, clock).create(body, _who(principal), actor=principal)
 
 
 @router.get("/{control_id}", response_model=ControlHistory, summary="One control with every version")
@@ -91,11 +137,13 @@ async def get_control(request: Request, control_id: str, _: Reader, clock: Now) 
 async def update_control(
     request: Request, control_id: str, body: ControlUpdate, principal: Editor, clock: Now
 ) -> ControlOut:
-    return await _service(request, clock).update(control_id, body, _who(principal))
+    return await _service(request, clock).update(control_id, body, _who(principal), actor=principal)
 
 
 @router.post("/{control_id}/retire", response_model=ControlOut, summary="Retire a control (never deleted)")
 async def retire_control(
     request: Request, control_id: str, principal: Editor, clock: Now, body: RetireIn | None = None
 ) -> ControlOut:
-    return await _service(request, clock).retire(control_id, body.note if body else None, _who(principal))
+    return await _service(request, clock).retire(
+        control_id, body.note if body else None, _who(principal), actor=principal
+    )

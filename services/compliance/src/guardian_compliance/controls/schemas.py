@@ -94,3 +94,35 @@ class ImportResult(BaseModel):
     updated: list[str]
     retired: list[str]
     unchanged: int
+
+
+class LibraryAdditions(BaseModel):
+    """What a newer bundled library adds to a control since the company last took or dismissed it."""
+
+    checks: list[str]
+    requirements: list[MappingIn]
+    evidence: list[EvidenceRequirement]
+
+
+class LibraryUpdateOut(BaseModel):
+    id: str
+    control_id: str
+    library_version: str
+    additions: LibraryAdditions
+    state: Literal["open", "accepted", "dismissed", "superseded"]
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    note: str | None
+
+
+class LibraryUpdateList(BaseModel):
+    bundled_version: str = Field(description="The library this Guardian ships")
+    compared_version: str | None = Field(description="The library the matrix was last compared with")
+    total: int
+    items: list[LibraryUpdateOut]
+
+
+class LibraryDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: str | None = None

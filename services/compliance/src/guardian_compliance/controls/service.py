@@ -15,10 +15,12 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import ValidationError
 
-from guardian_common import db
+from guardian_common import audit, db
+from guardian_common.auth import Principal
 from guardian_common.errors import BadRequest, Conflict, NotFound
 from guardian_compliance.clock import Clock
 from guardian_compliance.controls import io as matrix_io
+from guardian_compliance.controls.library_sync import sync_library
 from guardian_compliance.controls.repository import ControlRepository, definition_of
 from guardian_compliance.controls.schemas import (
     ControlCreate,
@@ -36,12 +38,36 @@ from guardian_compliance.frameworks.model import (
     bundled_library,
     content_hash,
 )
-from guardian_compliance.outbox import emit
+from guardian_compliance.outbox import OUTBOX, emit
+from guardian_compliance.scans.custom_mappings import declared_mappings, with_declared_checks
 from guardian_compliance.scans.repository import ScanRepository
 
 DEFAULT_AUTHOR = "guardian-default"
 Format = Literal["csv", "yaml"]
 DEFINITION_KEYS = ("id", "title", "description", "owner", "frequency", "requirements", "checks", "evidence")
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    actor: Principal | None,
+    action: str,
+    control_id: str,
+    before: asyncpg.Record | None,
+    after: asyncpg.Record | None,
+    at: datetime,
+) -> None:
+    """The audit entry of a change to one control, with the control before and after, in its transaction."""
+    await audit.record(
+        conn,
+        OUTBOX,
+        actor=actor,
+        action=action,
+        target_type="control",
+        target_id=control_id,
+        before=None if before is None else control_out(before).model_dump(mode="json"),
+        after=None if after is None else control_out(after).model_dump(mode="json"),
+        at=at,
+    )
 
 
 class ControlNotFound(NotFound):
@@ -141,27 +167,23 @@ async def known_checks(conn: asyncpg.Connection) -> set[str] | None:
 
 
 async def import_bundled(conn: asyncpg.Connection, now: datetime) -> int:
-    """Bring bundled controls not yet in the matrix in as version 1; never touch existing ones."""
-    repo = ControlRepository(conn)
-    existing = await repo.ids()
-    added = 0
-    for control in bundled_library().controls:
-        if control.id in existing:
-            continue
-        definition = control.model_dump(mode="json")
-        if await repo.insert(
-            definition, origin=DEFAULT_AUTHOR, by=DEFAULT_AUTHOR, at=now, change="import", note="bundled library"
-        ):
-            added += 1
-    return added
+    """Bring the bundled library into the matrix: all of it the first time; later, a newer library's
+    new controls and additions, never overwriting an edit (see ``controls.library_sync``)."""
+    synced = await sync_library(conn, bundled_library(), now)
+    return len(synced.added) + len(synced.updated)
 
 
 async def active_library(conn: asyncpg.Connection) -> ActiveLibrary:
     rows = await ControlRepository(conn).all(include_retired=False)
     versions = {r["control_id"]: r["version"] for r in rows}
     controls = [Control.model_validate(definition_of(r)) for r in rows]
+    # Custom checks count in the controls their rule files name (from the evaluator's catalogue).
+    _, _, checks_meta = await ScanRepository(conn).latest_catalogue()
+    declared = declared_mappings(checks_meta)
+    controls = with_declared_checks(controls, declared)
+    fingerprint = content_hash({"controls": versions, "custom": declared} if declared else versions)
     return ActiveLibrary(
-        library=ControlLibrary(library="guardian", version=f"matrix+{content_hash(versions)}", controls=controls),
+        library=ControlLibrary(library="guardian", version=f"matrix+{fingerprint}", controls=controls),
         versions=versions,
     )
 
@@ -199,7 +221,7 @@ class ControlService:
             ],
         )
 
-    async def create(self, body: ControlCreate, by: str) -> ControlOut:
+    async def create(self, body: ControlCreate, by: str, actor: Principal | None = None) -> ControlOut:
         now = self.clock.now()
         async with db.transaction(self.pool) as conn:
             definition, found = problems(body.model_dump(mode="json"), await known_checks(conn))
@@ -210,10 +232,11 @@ class ControlService:
                 raise Conflict(f"A control with the id {body.id!r} exists (retired ones too).", code="control_exists")
             await emit(conn, "control.created", f"control:{body.id}:1", {"control_id": body.id, "by": by}, now)
             row = await repo.get(body.id)
+            await _audit(conn, actor, "control.created", body.id, None, row, now)
         assert row is not None
         return control_out(row)
 
-    async def update(self, control_id: str, body: ControlUpdate, by: str) -> ControlOut:
+    async def update(self, control_id: str, body: ControlUpdate, by: str, actor: Principal | None = None) -> ControlOut:
         now = self.clock.now()
         async with db.transaction(self.pool) as conn:
             repo = ControlRepository(conn)
@@ -238,10 +261,12 @@ class ControlService:
                     now,
                 )
             updated = await repo.get(control_id)
+            if definition != current:
+                await _audit(conn, actor, "control.updated", control_id, row, updated, now)
         assert updated is not None
         return control_out(updated)
 
-    async def retire(self, control_id: str, note: str | None, by: str) -> ControlOut:
+    async def retire(self, control_id: str, note: str | None, by: str, actor: Principal | None = None) -> ControlOut:
         now = self.clock.now()
         async with db.transaction(self.pool) as conn:
             repo = ControlRepository(conn)
@@ -259,6 +284,7 @@ class ControlService:
                 now,
             )
             updated = await repo.get(control_id)
+            await _audit(conn, actor, "control.retired", control_id, row, updated, now)
         assert updated is not None
         return control_out(updated)
 
@@ -268,7 +294,7 @@ class ControlService:
         controls = [{**definition_of(r), "state": r["state"], "version": r["version"]} for r in rows]
         return matrix_io.to_csv(controls) if fmt == "csv" else matrix_io.to_yaml(controls)
 
-    async def import_(self, fmt: Format, text: str, by: str) -> ImportResult:
+    async def import_(self, fmt: Format, text: str, by: str, actor: Principal | None = None) -> ImportResult:
         """All or nothing: every problem, with its line, is reported and nothing is written."""
         try:
             parsed = matrix_io.from_csv(text) if fmt == "csv" else matrix_io.from_yaml(text)
@@ -310,6 +336,7 @@ class ControlService:
                     result.created.append(cid)
                     if state == "retired":
                         await repo.retire(definition, by=by, at=now, note="imported as retired")
+                    await _audit(conn, actor, "control.imported", cid, None, await repo.get(cid), now)
                     continue
                 if row["state"] == "retired":
                     result.unchanged += 1
@@ -323,6 +350,8 @@ class ControlService:
                     result.retired.append(cid)
                 elif not changed:
                     result.unchanged += 1
+                if changed or state == "retired":
+                    await _audit(conn, actor, "control.imported", cid, row, await repo.get(cid), now)
             if result.created or result.updated or result.retired:
                 await emit(
                     conn,

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query, Request
 from guardian_common.auth import Editor, Reader
 from guardian_common.service import runtime_of
 from guardian_compliance.clock import Now
+from guardian_compliance.frameworks.mapping import FrameworkMapping, framework_mapping
 from guardian_compliance.frameworks.model import ControlStatus
 from guardian_compliance.frameworks.schemas import (
     ControlDetail,
     ControlList,
     Export,
     FrameworkOut,
+    ReadinessBreakdown,
     ReadinessOut,
     RequirementList,
     ResultHistory,
@@ -45,12 +47,23 @@ async def get_framework(request: Request, framework_id: str, _: Reader, clock: N
 
 @router.put("/{framework_id}/subscription", response_model=SubscriptionOut, summary="Subscribe to a framework")
 async def subscribe(request: Request, framework_id: str, principal: Editor, clock: Now) -> SubscriptionOut:
-    return await _service(request, clock).subscribe(framework_id, principal.name or principal.key_id)
+    return await _service(request, clock).subscribe(framework_id, principal.name or principal.key_id, actor=principal)
 
 
 @router.delete("/{framework_id}/subscription", response_model=SubscriptionOut, summary="Unsubscribe")
-async def unsubscribe(request: Request, framework_id: str, _: Editor, clock: Now) -> SubscriptionOut:
-    return await _service(request, clock).unsubscribe(framework_id)
+async def unsubscribe(request: Request, framework_id: str, principal: Editor, clock: Now) -> SubscriptionOut:
+    return await _service(request, clock).unsubscribe(framework_id, actor=principal)
+
+
+@router.get(
+    "/{framework_id}/readiness/breakdown",
+    response_model=ReadinessBreakdown,
+    summary="Readiness of the scope, per environment and per account",
+)
+async def readiness_breakdown(
+    request: Request, framework_id: str, _: Reader, clock: Now, scope: ScopeParam = DEFAULT_SCOPE
+) -> ReadinessBreakdown:
+    return await _service(request, clock).readiness_breakdown(framework_id, scope)
 
 
 @router.get("/{framework_id}/readiness", response_model=ReadinessOut, summary="Readiness now, with its formula")
@@ -96,6 +109,16 @@ async def control(
     request: Request, framework_id: str, control_id: str, _: Reader, clock: Now, scope: ScopeParam = DEFAULT_SCOPE
 ) -> ControlDetail:
     return await _service(request, clock).control(framework_id, control_id, scope)
+
+
+@router.get(
+    "/{framework_id}/mapping",
+    response_model=FrameworkMapping,
+    summary="Every requirement with its controls, their checks and evidence, and each mapping's rationale",
+)
+async def mapping(request: Request, framework_id: str, _: Reader) -> FrameworkMapping:
+    async with runtime_of(request).require_pool().acquire() as conn:
+        return await framework_mapping(conn, framework_id)
 
 
 @router.get("/{framework_id}/export", response_model=Export, summary="The posture now, as JSON")

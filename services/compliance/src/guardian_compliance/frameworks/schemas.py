@@ -55,6 +55,30 @@ class ReadinessOut(BaseModel):
     readiness: Readiness
 
 
+class AccountReadiness(BaseModel):
+    account_id: str
+    name: str | None
+    environment: str | None
+    readiness: Readiness
+
+
+class EnvironmentReadiness(BaseModel):
+    environment: str | None
+    account_ids: list[str]
+    readiness: Readiness
+
+
+class ReadinessBreakdown(BaseModel):
+    """One scope's readiness as a whole (the organisation, within the boundary), per environment and per
+    account; each part computed with the same formula over the part's findings alone."""
+
+    framework: str
+    result: ResultContext
+    organisation: Readiness
+    environments: list[EnvironmentReadiness]
+    accounts: list[AccountReadiness]
+
+
 class RequirementList(BaseModel):
     framework: str
     result: ResultContext

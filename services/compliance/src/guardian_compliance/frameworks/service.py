@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
-from guardian_common import db
+from guardian_common import audit, db
+from guardian_common.auth import Principal
 from guardian_common.errors import BadRequest, Conflict, NotFound
 from guardian_compliance.clock import Clock
 from guardian_compliance.controls.repository import ControlRepository
@@ -18,11 +20,14 @@ from guardian_compliance.frameworks.model import (
     bundled_framework,
 )
 from guardian_compliance.frameworks.schemas import (
+    AccountReadiness,
     CategoryOut,
     CheckDetail,
     ControlDetail,
     ControlList,
+    EnvironmentReadiness,
     FrameworkOut,
+    ReadinessBreakdown,
     ReadinessOut,
     RequirementList,
     ResourceFinding,
@@ -32,6 +37,7 @@ from guardian_compliance.frameworks.schemas import (
     StoredResultSummary,
     SubscriptionOut,
 )
+from guardian_compliance.outbox import OUTBOX
 from guardian_compliance.posture.repository import PostureRepository
 from guardian_compliance.posture.service import (
     Computed,
@@ -125,21 +131,43 @@ class FrameworkService:
             subs = await PostureRepository(conn).subscriptions()
         return self._out(framework, subs.get(framework_id))
 
-    async def subscribe(self, framework_id: str, by: str) -> SubscriptionOut:
+    async def subscribe(self, framework_id: str, by: str, actor: Principal | None = None) -> SubscriptionOut:
         framework_or_404(framework_id)
         async with db.transaction(self.pool) as conn:
             added = await PostureRepository(conn).subscribe(framework_id, by)
+            if added:
+                await self._audit(conn, actor, framework_id, subscribed=True)
             latest = await ScanRepository(conn).latest_final()
             if added and latest is not None:
                 # Posture for the newest final scan, so history has something at once.
                 await store_for_scan(conn, latest["scan_id"], [framework_id], self.clock.now())
         return SubscriptionOut(framework_id=framework_id, subscribed=True)
 
-    async def unsubscribe(self, framework_id: str) -> SubscriptionOut:
+    async def unsubscribe(self, framework_id: str, actor: Principal | None = None) -> SubscriptionOut:
         framework_or_404(framework_id)
         async with db.transaction(self.pool) as conn:
-            await PostureRepository(conn).unsubscribe(framework_id)
+            if await PostureRepository(conn).unsubscribe(framework_id):
+                await self._audit(conn, actor, framework_id, subscribed=False)
         return SubscriptionOut(framework_id=framework_id, subscribed=False)
+
+    async def _audit(
+        self, conn: asyncpg.Connection, actor: Principal | None, framework_id: str, subscribed: bool
+    ) -> None:
+        state = [
+            {"framework_id": framework_id, "subscribed": False},
+            {"framework_id": framework_id, "subscribed": True},
+        ]
+        await audit.record(
+            conn,
+            OUTBOX,
+            actor=actor,
+            action="framework.subscribed" if subscribed else "framework.unsubscribed",
+            target_type="framework_subscription",
+            target_id=framework_id,
+            before=state[not subscribed],
+            after=state[subscribed],
+            at=self.clock.now(),
+        )
 
     async def _require_subscribed(self, conn: asyncpg.Connection, framework_id: str) -> None:
         framework_or_404(framework_id)
@@ -153,7 +181,9 @@ class FrameworkService:
         a scope never monitored is "no results", never passing."""
         await self._require_subscribed(conn, framework_id)
         scope = await load_scope(conn, scope_id)
-        scan = await ScanRepository(conn).latest_final_in(scope.boundary.account_ids)
+        accounts = scope.account_filter()
+        # An environment that selects no account has nothing monitored: no results, never passing.
+        scan = await ScanRepository(conn).latest_final_in(accounts) if accounts != [] else None
         if scan is None:
             raise NoResults(f"No scan has been finalised for {framework_id} in scope {scope_id!r} yet; run a scan.")
         now = self.clock.now()
@@ -182,6 +212,45 @@ class FrameworkService:
         async with self.pool.acquire() as conn:
             live = await self._live(conn, framework_id, scope_id)
         return ReadinessOut(framework=framework_id, result=live.context, readiness=live.readiness)
+
+    async def readiness_breakdown(self, framework_id: str, scope_id: str = DEFAULT_SCOPE) -> ReadinessBreakdown:
+        """Readiness of the scope, and of each environment and account inside it (accounts as scans announced them)."""
+        async with self.pool.acquire() as conn:
+            live = await self._live(conn, framework_id, scope_id)
+            scope = live.computed.scope if live.computed.scope is not None else await load_scope(conn, scope_id)
+            allowed = scope.account_filter()
+            known = await conn.fetch("SELECT account_id, name, environment FROM accounts ORDER BY account_id")
+            inside = [r for r in known if allowed is None or r["account_id"] in allowed]
+            now = self.clock.now()
+
+            async def part(account_ids: set[str]) -> Readiness:
+                narrowed = dataclasses.replace(scope, environment_accounts=frozenset(account_ids))
+                computed = await compute_for_scope(conn, framework_id, narrowed, now)
+                return computed.posture.readiness
+
+            accounts = [
+                AccountReadiness(
+                    account_id=r["account_id"],
+                    name=r["name"],
+                    environment=r["environment"],
+                    readiness=await part({r["account_id"]}),
+                )
+                for r in inside
+            ]
+            by_environment: dict[str | None, set[str]] = {}
+            for r in inside:
+                by_environment.setdefault(r["environment"], set()).add(r["account_id"])
+            environments = [
+                EnvironmentReadiness(environment=env, account_ids=sorted(ids), readiness=await part(ids))
+                for env, ids in sorted(by_environment.items(), key=lambda item: (item[0] is None, item[0] or ""))
+            ]
+        return ReadinessBreakdown(
+            framework=framework_id,
+            result=live.context,
+            organisation=live.readiness,
+            environments=environments,
+            accounts=accounts,
+        )
 
     async def requirements(
         self, framework_id: str, category: str | None, status: ControlStatus | None, scope_id: str = DEFAULT_SCOPE
@@ -259,13 +328,16 @@ class FrameworkService:
             found, _ = await scoped_findings(conn, live.computed.scope, self.clock.now())
             scope = await snapshot(conn, scope_id)
         ctx = live.context
+        computed_scope = live.computed.scope
+        accounts = computed_scope.account_filter() if computed_scope is not None else list(scope.boundary.account_ids)
         return {
             "framework": framework_id,
             "framework_version": framework.version,
             "generated_at": ctx.computed_at,
             "scan_id": ctx.scan_id,
             "scope": {
-                "account_ids": scope.boundary.account_ids or ([ctx.account_id] if ctx.account_id else []),
+                "account_ids": accounts or ([ctx.account_id] if ctx.account_id else []),
+                "environments": list(scope.boundary.environments),
                 "regions": scope.boundary.regions or ctx.regions,
                 "categories": sorted(scope.categories),
                 "scan_state": ctx.scan_state,

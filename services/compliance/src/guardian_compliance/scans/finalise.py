@@ -20,6 +20,7 @@ import asyncpg
 from guardian_common.events import Status
 from guardian_common.logging import get_logger
 from guardian_compliance.findings.repository import FindingRepository, Verdict
+from guardian_compliance.history.recorder import record_scan
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.metrics import SCAN_SECONDS, SCANS_FINALISED
 from guardian_compliance.posture.repository import PostureRepository
@@ -84,7 +85,10 @@ async def try_finalise(
         for r in await conn.fetch("SELECT collection_region, service FROM evaluations WHERE scan_id = $1", scan_id)
     )
     missing: dict[str, Any] = {}
-    if not units:
+    # A targeted scan (remediation's verification) speaks only for its targets: it closes, marks
+    # stale and reports as a gap nothing outside them.
+    targeted = scan["targets"] is not None
+    if not units and not targeted:
         # ScanCompleted never arrived: every unit the scan announced is unaccounted for.
         regions = list(scan["regions"]) or [GLOBAL]
         units = [
@@ -104,6 +108,9 @@ async def try_finalise(
     gaps: list[Verdict] = []
     for unit in units:
         not_evaluated = max(0, unit.snapshots - evaluated_per_unit[(unit.region, unit.service)])
+        if targeted:
+            partial = partial or unit.status != "complete" or not_evaluated > 0
+            continue
         if unit.status == "failed" or not_evaluated:
             partial = True
             why = (
@@ -150,6 +157,7 @@ async def try_finalise(
     await scans.finish(scan_id, state, partial, missing or None, catalogue_version)
     subscribed = sorted((await PostureRepository(conn).subscriptions()).keys())
     await store_for_scan(conn, scan_id, subscribed, now)
+    await record_scan(conn, scan_id, now)
     SCANS_FINALISED.labels(state=state, partial=str(partial).lower()).inc()
     SCAN_SECONDS.observe(max(0.0, (now - started_at).total_seconds()))
     log.info("scan_finalised", scan_id=scan_id, state=state, partial=partial, gaps=len(gaps), dead_letters=dead)

@@ -15,28 +15,43 @@ class ScanRepository:
         self.conn = conn
 
     async def started(self, event: ScanStarted) -> None:
+        # The account as the registry names it now (environment may change between scans).
         await self.conn.execute(
-            "INSERT INTO scans (scan_id, account_id, regions, services, started_at) VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO accounts (account_id, name, environment, first_seen, last_seen) VALUES ($1, $2, $3, $4, $4)"
+            " ON CONFLICT (account_id) DO UPDATE SET name = COALESCE(EXCLUDED.name, accounts.name),"
+            " environment = EXCLUDED.environment, last_seen = GREATEST(accounts.last_seen, EXCLUDED.last_seen)",
+            event.account_id,
+            event.account_name,
+            event.environment,
+            event.started_at,
+        )
+        await self.conn.execute(
+            "INSERT INTO scans (scan_id, account_id, regions, services, started_at, targets)"
+            " VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (scan_id) DO UPDATE SET account_id = EXCLUDED.account_id, regions = EXCLUDED.regions,"
-            " services = EXCLUDED.services, started_at = EXCLUDED.started_at",
+            " services = EXCLUDED.services, started_at = EXCLUDED.started_at,"
+            " targets = COALESCE(EXCLUDED.targets, scans.targets)",
             event.scan_id,
             event.account_id,
             event.regions,
             event.services,
             event.started_at,
+            event.targets,
         )
 
     async def completed(self, event: ScanCompleted) -> None:
         await self.conn.execute(
-            "INSERT INTO scans (scan_id, account_id, collected_at, total_snapshots, state)"
-            " VALUES ($1, $2, $3, $4, 'evaluating')"
+            "INSERT INTO scans (scan_id, account_id, collected_at, total_snapshots, state, targets)"
+            " VALUES ($1, $2, $3, $4, 'evaluating', $5)"
             " ON CONFLICT (scan_id) DO UPDATE SET account_id = EXCLUDED.account_id,"
             " collected_at = EXCLUDED.collected_at, total_snapshots = EXCLUDED.total_snapshots,"
-            " state = CASE WHEN scans.state = 'collecting' THEN 'evaluating' ELSE scans.state END",
+            " state = CASE WHEN scans.state = 'collecting' THEN 'evaluating' ELSE scans.state END,"
+            " targets = COALESCE(EXCLUDED.targets, scans.targets)",
             event.scan_id,
             event.account_id,
             event.completed_at,
             event.total_snapshots,
+            event.targets,
         )
         await self.conn.executemany(
             "INSERT INTO scan_units (scan_id, region, service, status, snapshots, errors, first_error)"
@@ -134,12 +149,12 @@ class ScanRepository:
         )
         return {(r["account_id"], r["region"], r["service"]) for r in rows}
 
-    async def latest_final_in(self, account_ids: list[str]) -> asyncpg.Record | None:
-        """The newest final scan of any of ``account_ids`` (of any account when the list is empty)."""
+    async def latest_final_in(self, account_ids: list[str] | None) -> asyncpg.Record | None:
+        """The newest final scan of any of ``account_ids`` (of any account when None or empty)."""
         row: asyncpg.Record | None = await self.conn.fetchrow(
             "SELECT * FROM scans WHERE state IN ('final', 'incomplete')"
             " AND (cardinality($1::text[]) = 0 OR account_id = ANY($1::text[])) ORDER BY finalised_at DESC LIMIT 1",
-            account_ids,
+            account_ids or [],
         )
         return row
 

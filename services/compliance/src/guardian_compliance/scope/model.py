@@ -47,12 +47,25 @@ class Scope:
     user_entity_controls: tuple[UserEntityControl, ...] = ()
     not_applicable: tuple[NotApplicableMark, ...] = ()
     extra: Mapping[str, object] = field(default_factory=dict)
+    # The accounts the boundary's environments select, resolved when the scope was loaded
+    # (None: the boundary names no environment).
+    environment_accounts: frozenset[str] | None = None
+
+    def account_filter(self) -> list[str] | None:
+        """The accounts inside, or None when every account is (an empty list: none is)."""
+        b = self.boundary
+        if self.environment_accounts is None:
+            return list(b.account_ids) or None
+        chosen = self.environment_accounts & set(b.account_ids) if b.account_ids else self.environment_accounts
+        return sorted(chosen)
 
     def contains(
         self, *, account_id: str, region: str, resource_type: str, arn: str, tags: Mapping[str, str] | None
     ) -> bool:
         b = self.boundary
         if b.account_ids and account_id not in b.account_ids:
+            return False
+        if self.environment_accounts is not None and account_id not in self.environment_accounts:
             return False
         if b.regions and region != GLOBAL_REGION and region not in b.regions:
             return False
@@ -69,6 +82,8 @@ class Scope:
         """Whether a collection unit (account, region) is inside the boundary."""
         b = self.boundary
         if b.account_ids and account_id not in b.account_ids:
+            return False
+        if self.environment_accounts is not None and account_id not in self.environment_accounts:
             return False
         return not (b.regions and region != GLOBAL_REGION and region not in b.regions)
 

@@ -16,6 +16,13 @@ SCOPE_COLUMNS = (
     "subservice_organisations",
     "user_entity_controls",
     "not_applicable",
+    "environments",
+)
+# Every scope row also carries the accounts its environments select (NULL when it names none).
+SELECT_SCOPES = (
+    "SELECT s.*, CASE WHEN cardinality(s.environments) = 0 THEN NULL ELSE ARRAY("
+    "SELECT a.account_id FROM accounts a WHERE a.environment = ANY(s.environments) ORDER BY a.account_id"
+    ") END AS environment_accounts FROM scopes s"
 )
 
 
@@ -26,19 +33,20 @@ class ScopeRepository:
     async def get(self, scope_id: str, *, for_update: bool = False) -> asyncpg.Record | None:
         lock = " FOR UPDATE" if for_update else ""
         row: asyncpg.Record | None = await self.conn.fetchrow(
-            f"SELECT * FROM scopes WHERE scope_id = $1{lock}", scope_id
+            f"{SELECT_SCOPES} WHERE s.scope_id = $1{lock.replace('UPDATE', 'UPDATE OF s')}", scope_id
         )
         return row
 
     async def all(self) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self.conn.fetch("SELECT * FROM scopes ORDER BY scope_id")
+        rows: list[asyncpg.Record] = await self.conn.fetch(f"{SELECT_SCOPES} ORDER BY s.scope_id")
         return rows
 
     async def insert(self, scope_id: str, values: dict[str, Any], at: datetime) -> bool:
         inserted = await self.conn.fetchval(
             "INSERT INTO scopes (scope_id, name, categories, account_ids, regions, tag_filters,"
-            " subservice_organisations, user_entity_controls, not_applicable, version, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10) ON CONFLICT DO NOTHING RETURNING 1",
+            " subservice_organisations, user_entity_controls, not_applicable, environments, version, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $11) ON CONFLICT DO NOTHING"
+            " RETURNING 1",
             scope_id,
             *(values[c] for c in SCOPE_COLUMNS),
             at,
@@ -48,8 +56,8 @@ class ScopeRepository:
     async def update(self, scope_id: str, values: dict[str, Any], at: datetime) -> int:
         version: int = await self.conn.fetchval(
             "UPDATE scopes SET name = $2, categories = $3, account_ids = $4, regions = $5, tag_filters = $6,"
-            " subservice_organisations = $7, user_entity_controls = $8, not_applicable = $9,"
-            " version = version + 1, updated_at = $10 WHERE scope_id = $1 RETURNING version",
+            " subservice_organisations = $7, user_entity_controls = $8, not_applicable = $9, environments = $10,"
+            " version = version + 1, updated_at = $11 WHERE scope_id = $1 RETURNING version",
             scope_id,
             *(values[c] for c in SCOPE_COLUMNS),
             at,

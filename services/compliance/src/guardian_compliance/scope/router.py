@@ -41,7 +41,7 @@ async def list_scopes(request: Request, _: Reader, clock: Now) -> list[ScopeOut]
 
 @router.post("", response_model=ScopeOut, status_code=201, summary="Create a scope")
 async def create_scope(request: Request, body: ScopeCreate, principal: Editor, clock: Now) -> ScopeOut:
-    return await _service(request, clock).create(body, _who(principal))
+    return await _service(request, clock).create(body, _who(principal), actor=principal)
 
 
 @router.get("/{scope_id}", response_model=ScopeOut, summary="One scope with its periods")
@@ -51,7 +51,7 @@ async def get_scope(request: Request, scope_id: str, _: Reader, clock: Now) -> S
 
 @router.patch("/{scope_id}", response_model=ScopeOut, summary="Edit categories, boundary, carve-outs, CUECs")
 async def update_scope(request: Request, scope_id: str, body: ScopeUpdate, principal: Editor, clock: Now) -> ScopeOut:
-    return await _service(request, clock).update(scope_id, body, _who(principal))
+    return await _service(request, clock).update(scope_id, body, _who(principal), actor=principal)
 
 
 @router.get("/{scope_id}/versions", response_model=list[ScopeVersionOut], summary="Every version of a scope")
@@ -68,7 +68,7 @@ async def mark_not_applicable(
     request: Request, scope_id: str, kind: Kind, target_id: str, body: NotApplicableIn, principal: Editor, clock: Now
 ) -> ScopeOut:
     return await _service(request, clock).mark_not_applicable(
-        scope_id, kind.removesuffix("s"), target_id, body.justification, _who(principal)
+        scope_id, kind.removesuffix("s"), target_id, body.justification, _who(principal), actor=principal
     )
 
 
@@ -79,7 +79,7 @@ async def clear_not_applicable(
     request: Request, scope_id: str, kind: Kind, target_id: str, principal: Editor, clock: Now
 ) -> ScopeOut:
     return await _service(request, clock).clear_not_applicable(
-        scope_id, kind.removesuffix("s"), target_id, _who(principal)
+        scope_id, kind.removesuffix("s"), target_id, _who(principal), actor=principal
     )
 
 
@@ -92,19 +92,19 @@ async def list_periods(request: Request, scope_id: str, _: Reader, clock: Now) -
 async def create_period(
     request: Request, scope_id: str, body: PeriodCreate, principal: Editor, clock: Now
 ) -> PeriodOut:
-    return await _service(request, clock).create_period(scope_id, body, _who(principal))
+    return await _service(request, clock).create_period(scope_id, body, _who(principal), actor=principal)
 
 
 @router.patch("/{scope_id}/periods/{period_id}", response_model=PeriodOut, summary="Edit an unlocked period")
 async def update_period(
     request: Request, scope_id: str, period_id: str, body: PeriodUpdate, principal: Editor, clock: Now
 ) -> PeriodOut:
-    return await _service(request, clock).update_period(scope_id, period_id, body, _who(principal))
+    return await _service(request, clock).update_period(scope_id, period_id, body, _who(principal), actor=principal)
 
 
 @router.delete("/{scope_id}/periods/{period_id}", status_code=204, summary="Delete an unlocked period")
 async def delete_period(request: Request, scope_id: str, period_id: str, principal: Editor, clock: Now) -> Response:
-    await _service(request, clock).delete_period(scope_id, period_id, _who(principal))
+    await _service(request, clock).delete_period(scope_id, period_id, _who(principal), actor=principal)
     return Response(status_code=204)
 
 
@@ -114,4 +114,4 @@ async def delete_period(request: Request, scope_id: str, period_id: str, princip
     summary="Lock a period once its report is issued (admin); it never changes again",
 )
 async def lock_period(request: Request, scope_id: str, period_id: str, principal: Admin, clock: Now) -> PeriodOut:
-    return await _service(request, clock).lock_period(scope_id, period_id, _who(principal))
+    return await _service(request, clock).lock_period(scope_id, period_id, _who(principal), actor=principal)

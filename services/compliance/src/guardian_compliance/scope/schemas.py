@@ -11,6 +11,7 @@ ScopeId = str
 SLUG = r"^[a-z0-9][a-z0-9-]{0,62}$"
 ACCOUNT = r"^\d{12}$"
 REGION = r"^[a-z]{2}(-gov)?-[a-z]+-\d$"
+ENVIRONMENT = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class Boundary(BaseModel):
@@ -26,6 +27,9 @@ class Boundary(BaseModel):
     account_ids: list[str] = Field(default_factory=list)
     regions: list[str] = Field(default_factory=list)
     tags: dict[str, list[str]] = Field(default_factory=dict)
+    # Environments of the accounts inside (production, staging...), as the accounts registry names
+    # them; empty: accounts of any environment. Accounts added to an environment later are inside too.
+    environments: list[str] = Field(default_factory=list)
 
 
 class CriterionCoverage(BaseModel):

@@ -14,16 +14,18 @@ from typing import Any
 
 import asyncpg
 
-from guardian_common import db
+from guardian_common import audit, db
+from guardian_common.auth import Principal
 from guardian_common.errors import BadRequest, Conflict, NotFound
 from guardian_compliance.clock import Clock
 from guardian_compliance.controls.repository import ControlRepository
 from guardian_compliance.frameworks.model import BUNDLED_FRAMEWORKS, bundled_framework
-from guardian_compliance.outbox import emit
+from guardian_compliance.outbox import OUTBOX, emit
 from guardian_compliance.scope.model import DEFAULT_SCOPE, Scope, aws_carve_out
 from guardian_compliance.scope.repository import ScopeRepository
 from guardian_compliance.scope.schemas import (
     ACCOUNT,
+    ENVIRONMENT,
     REGION,
     Boundary,
     NotApplicableMark,
@@ -89,6 +91,12 @@ def _validate_boundary(boundary: Boundary) -> None:
         raise BadRequest(f"Not AWS region names: {bad_regions}.", code="invalid_region")
     if any(not k.strip() for k in boundary.tags):
         raise BadRequest("A tag filter needs a non-empty key.", code="invalid_tag_filter")
+    bad_environments = [e for e in boundary.environments if not re.match(ENVIRONMENT, e)]
+    if bad_environments:
+        raise BadRequest(
+            f"Environment names are lower case letters, digits, '-' and '_': {bad_environments}.",
+            code="invalid_environment",
+        )
 
 
 def _validate_criteria(ids: list[str], where: str) -> None:
@@ -121,6 +129,7 @@ def _values(
         "account_ids": boundary.account_ids,
         "regions": boundary.regions,
         "tag_filters": boundary.tags,
+        "environments": boundary.environments,
         "subservice_organisations": [o.model_dump(mode="json") for o in orgs],
         "user_entity_controls": [c.model_dump(mode="json") for c in cuecs],
         "not_applicable": [m.model_dump(mode="json") for m in marks],
@@ -148,7 +157,15 @@ def scope_of(row: asyncpg.Record) -> Scope:
         name=row["name"],
         version=row["version"],
         categories=frozenset(row["categories"]),
-        boundary=Boundary(account_ids=list(row["account_ids"]), regions=list(row["regions"]), tags=row["tag_filters"]),
+        boundary=Boundary(
+            account_ids=list(row["account_ids"]),
+            regions=list(row["regions"]),
+            tags=row["tag_filters"],
+            environments=list(row["environments"]),
+        ),
+        environment_accounts=(
+            frozenset(row["environment_accounts"]) if row["environment_accounts"] is not None else None
+        ),
         subservice_organisations=tuple(
             SubserviceOrganisation.model_validate(o) for o in row["subservice_organisations"]
         ),
@@ -194,8 +211,9 @@ async def ensure_default_scope(conn: asyncpg.Connection, now: datetime) -> None:
     repo = ScopeRepository(conn)
     values = _values("Default scope", known_categories(), Boundary(), [aws_carve_out()], [], [])
     if await repo.insert(DEFAULT_SCOPE, values, now):
-        after = _doc(await snapshot(conn, DEFAULT_SCOPE))
-        await repo.record_version(DEFAULT_SCOPE, 1, "create", "guardian-default", now, None, after)
+        created = await snapshot(conn, DEFAULT_SCOPE)
+        await repo.record_version(DEFAULT_SCOPE, 1, "create", "guardian-default", now, None, _doc(created))
+        await _audit(conn, None, "create", DEFAULT_SCOPE, None, created, now)
 
 
 @dataclass
@@ -228,7 +246,7 @@ class ScopeService:
             for r in rows
         ]
 
-    async def create(self, body: ScopeCreate, by: str) -> ScopeOut:
+    async def create(self, body: ScopeCreate, by: str, actor: Principal | None = None) -> ScopeOut:
         categories = _validate_categories(body.categories)
         _validate_boundary(body.boundary)
         orgs = body.subservice_organisations if body.subservice_organisations is not None else [aws_carve_out()]
@@ -242,9 +260,10 @@ class ScopeService:
                 raise Conflict(f"A scope with the id {body.id!r} exists.", code="scope_exists")
             out = await snapshot(conn, body.id)
             await repo.record_version(body.id, 1, "create", by, now, None, _doc(out))
+            await _audit(conn, actor, "create", body.id, None, out, now)
         return out
 
-    async def update(self, scope_id: str, body: ScopeUpdate, by: str) -> ScopeOut:
+    async def update(self, scope_id: str, body: ScopeUpdate, by: str, actor: Principal | None = None) -> ScopeOut:
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
             categories = _validate_categories(body.categories) if body.categories is not None else before.categories
@@ -259,9 +278,11 @@ class ScopeService:
                 cuecs = before.user_entity_controls
             _validate_cuecs(cuecs)
             values = _values(body.name or before.name, categories, boundary, orgs, cuecs, before.not_applicable)
-            return await self._write(conn, scope_id, before, values, "update", by)
+            return await self._write(conn, scope_id, before, values, "update", by, actor)
 
-    async def mark_not_applicable(self, scope_id: str, kind: str, target: str, justification: str, by: str) -> ScopeOut:
+    async def mark_not_applicable(
+        self, scope_id: str, kind: str, target: str, justification: str, by: str, actor: Principal | None = None
+    ) -> ScopeOut:
         text = justification.strip()
         if not text:
             raise BadRequest(
@@ -284,9 +305,11 @@ class ScopeService:
                 before.user_entity_controls,
                 marks,
             )
-            return await self._write(conn, scope_id, before, values, f"not_applicable.{kind}", by)
+            return await self._write(conn, scope_id, before, values, f"not_applicable.{kind}", by, actor)
 
-    async def clear_not_applicable(self, scope_id: str, kind: str, target: str, by: str) -> ScopeOut:
+    async def clear_not_applicable(
+        self, scope_id: str, kind: str, target: str, by: str, actor: Principal | None = None
+    ) -> ScopeOut:
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
             marks = [m for m in before.not_applicable if not (m.kind == kind and m.id == target)]
@@ -300,11 +323,13 @@ class ScopeService:
                 before.user_entity_controls,
                 marks,
             )
-            return await self._write(conn, scope_id, before, values, f"applicable.{kind}", by)
+            return await self._write(conn, scope_id, before, values, f"applicable.{kind}", by, actor)
 
     # Periods -----------------------------------------------------------------------------------
 
-    async def create_period(self, scope_id: str, body: PeriodCreate, by: str) -> PeriodOut:
+    async def create_period(
+        self, scope_id: str, body: PeriodCreate, by: str, actor: Principal | None = None
+    ) -> PeriodOut:
         _check_dates(body.start_date, body.end_date)
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
@@ -312,12 +337,14 @@ class ScopeService:
             await ScopeRepository(conn).insert_period(
                 period_id, scope_id, body.name, body.start_date, body.end_date, body.type, self.clock.now()
             )
-            await self._record(conn, scope_id, before, "period.create", by)
+            await self._record(conn, scope_id, before, "period.create", by, actor, period_id)
             row = await ScopeRepository(conn).period(scope_id, period_id)
         assert row is not None
         return _period_out(row)
 
-    async def update_period(self, scope_id: str, period_id: str, body: PeriodUpdate, by: str) -> PeriodOut:
+    async def update_period(
+        self, scope_id: str, period_id: str, body: PeriodUpdate, by: str, actor: Principal | None = None
+    ) -> PeriodOut:
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
             repo = ScopeRepository(conn)
@@ -326,26 +353,26 @@ class ScopeService:
             end = body.end_date or row["end_date"]
             _check_dates(start, end)
             await repo.update_period(period_id, body.name or row["name"], start, end, body.type or row["report_type"])
-            await self._record(conn, scope_id, before, "period.update", by)
+            await self._record(conn, scope_id, before, "period.update", by, actor, period_id)
             updated = await repo.period(scope_id, period_id)
         assert updated is not None
         return _period_out(updated)
 
-    async def delete_period(self, scope_id: str, period_id: str, by: str) -> None:
+    async def delete_period(self, scope_id: str, period_id: str, by: str, actor: Principal | None = None) -> None:
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
             repo = ScopeRepository(conn)
             await self._open_period(repo, scope_id, period_id)
             await repo.delete_period(period_id)
-            await self._record(conn, scope_id, before, "period.delete", by)
+            await self._record(conn, scope_id, before, "period.delete", by, actor, period_id)
 
-    async def lock_period(self, scope_id: str, period_id: str, by: str) -> PeriodOut:
+    async def lock_period(self, scope_id: str, period_id: str, by: str, actor: Principal | None = None) -> PeriodOut:
         async with db.transaction(self.pool) as conn:
             before = await self._locked(conn, scope_id)
             repo = ScopeRepository(conn)
             await self._open_period(repo, scope_id, period_id)
             await repo.lock_period(period_id, by, self.clock.now())
-            await self._record(conn, scope_id, before, "period.lock", by)
+            await self._record(conn, scope_id, before, "period.lock", by, actor, period_id)
             row = await repo.period(scope_id, period_id)
         assert row is not None
         return _period_out(row)
@@ -369,7 +396,14 @@ class ScopeService:
         return row
 
     async def _write(
-        self, conn: asyncpg.Connection, scope_id: str, before: ScopeOut, values: dict[str, Any], change: str, by: str
+        self,
+        conn: asyncpg.Connection,
+        scope_id: str,
+        before: ScopeOut,
+        values: dict[str, Any],
+        change: str,
+        by: str,
+        actor: Principal | None = None,
     ) -> ScopeOut:
         repo = ScopeRepository(conn)
         now = self.clock.now()
@@ -377,15 +411,80 @@ class ScopeService:
         after = await snapshot(conn, scope_id)
         await repo.record_version(scope_id, version, change, by, now, _doc(before), _doc(after))
         await _announce(conn, scope_id, version, change, by, now)
+        await _audit(conn, actor, change, scope_id, before, after, now)
         return after
 
-    async def _record(self, conn: asyncpg.Connection, scope_id: str, before: ScopeOut, change: str, by: str) -> None:
+    async def _record(
+        self,
+        conn: asyncpg.Connection,
+        scope_id: str,
+        before: ScopeOut,
+        change: str,
+        by: str,
+        actor: Principal | None = None,
+        period_id: str | None = None,
+    ) -> None:
         repo = ScopeRepository(conn)
         now = self.clock.now()
         version = await repo.bump(scope_id, now)
         after = await snapshot(conn, scope_id)
         await repo.record_version(scope_id, version, change, by, now, _doc(before), _doc(after))
         await _announce(conn, scope_id, version, change, by, now)
+        await _audit(conn, actor, change, scope_id, before, after, now, period_id)
+
+
+# Scope version changes -> audit actions; periods are audited as their own targets.
+_AUDIT_ACTIONS = {
+    "create": "scope.created",
+    "update": "scope.updated",
+    "not_applicable.control": "scope.control_not_applicable",
+    "not_applicable.requirement": "scope.requirement_not_applicable",
+    "applicable.control": "scope.control_applicable",
+    "applicable.requirement": "scope.requirement_applicable",
+    "period.create": "period.created",
+    "period.update": "period.updated",
+    "period.delete": "period.deleted",
+    "period.lock": "period.locked",
+}
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    actor: Principal | None,
+    change: str,
+    scope_id: str,
+    before: ScopeOut | None,
+    after: ScopeOut,
+    at: datetime,
+    period_id: str | None = None,
+) -> None:
+    """The audit entry of one scope version, in its transaction: the scope, or the one period changed."""
+    if period_id is None:
+        target_type, target_id = "scope", scope_id
+        old = None if before is None else _doc(before)
+        new: dict[str, Any] | None = _doc(after)
+    else:
+        target_type, target_id = "period", period_id
+        old = _period_doc(before, period_id)
+        new = _period_doc(after, period_id)
+    await audit.record(
+        conn,
+        OUTBOX,
+        actor=actor,
+        action=_AUDIT_ACTIONS.get(change, f"scope.{change}"),
+        target_type=target_type,
+        target_id=target_id,
+        before=old,
+        after=new,
+        at=at,
+    )
+
+
+def _period_doc(scope: ScopeOut | None, period_id: str) -> dict[str, Any] | None:
+    if scope is None:
+        return None
+    found = [p for p in scope.periods if p.id == period_id]
+    return found[0].model_dump(mode="json") if found else None
 
 
 async def _announce(conn: asyncpg.Connection, scope_id: str, version: int, change: str, by: str, at: datetime) -> None:

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from guardian_common.events import CheckCatalogue
 from guardian_evaluator.checks import load_all
+from guardian_evaluator.custom_rules import catalogue_version_of
 from guardian_evaluator.registry import REGISTRY
 
 
 def catalogue() -> CheckCatalogue:
     load_all()
     infos = [c.info() for c in REGISTRY]
-    version = CheckCatalogue.version_of(infos)
+    version = catalogue_version_of(REGISTRY)
     return CheckCatalogue(
         event_id=CheckCatalogue.make_id(version),
         catalogue_version=version,
@@ -23,4 +24,4 @@ def catalogue() -> CheckCatalogue:
 
 def catalogue_version() -> str:
     load_all()
-    return CheckCatalogue.version_of([c.info() for c in REGISTRY])
+    return catalogue_version_of(REGISTRY)

@@ -565,6 +565,48 @@ def critical_efs_backups(snap: Snapshot, params: Mapping[str, Any]) -> Verdict |
     )
 
 
+@check(
+    id="data_critical_s3_bucket_replication",
+    title="Critical S3 buckets are replicated",
+    description=(
+        "An S3 bucket tagged critical has at least one enabled replication rule, so its objects are copied to "
+        "another bucket (in another region or account for a regional outage or a compromised account) as they "
+        "are written. Replication needs versioning on, which the rule's presence implies."
+    ),
+    severity=Severity.HIGH,
+    resource_type=BUCKET,
+    service="s3",
+    remediation=(
+        "Turn on versioning on both buckets and add a replication rule to a bucket in another region.\n"
+        "CLI: aws s3api put-bucket-replication --bucket NAME --replication-configuration file://replication.json\n"
+        'Terraform: resource "aws_s3_bucket_replication_configuration" "r" { bucket = NAME role = ROLE-ARN '
+        'rule { status = "Enabled" destination { bucket = DEST-ARN } } }'
+    ),
+    permissions=("s3:GetBucketTagging", "s3:GetReplicationConfiguration"),
+    parameters=CRITICAL_PARAMETERS,
+)
+def critical_s3_replication(snap: Snapshot, params: Mapping[str, Any]) -> Verdict | None:
+    applies = _critical(snap, params)
+    if applies is not True:
+        return applies if isinstance(applies, Verdict) else None
+    if (err := unreadable(snap, "replication")) is not None:
+        return err
+    config = snap.configuration.get("replication")
+    if not isinstance(config, Mapping) or not isinstance(config.get("rules"), list):
+        return errored(f"The collected configuration of bucket {snap.name} has no replication settings")
+    label = f"marked {params['critical_value']}"
+    enabled = [r for r in config["rules"] if isinstance(r, Mapping) and r.get("status") == "Enabled"]
+    if enabled:
+        destinations = sorted({str(r.get("destination_bucket")) for r in enabled})
+        return passed(
+            f"Bucket {snap.name} is {label} and replicates to {', '.join(destinations)}",
+            destinations=destinations,
+        )
+    if config["rules"]:
+        return failed(f"Bucket {snap.name} is {label} but every replication rule is disabled", rules=config["rules"])
+    return failed(f"Bucket {snap.name} is {label} but has no replication rule", rules=[])
+
+
 # --------------------------------------------------------------------------------------------- classified at all
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from guardian_common import db
+from guardian_common import audit, db
 from guardian_common.auth import Principal
 from guardian_common.logging import get_logger
 from guardian_evidence import outbox
@@ -58,6 +58,29 @@ FORM_OVERHEAD_BYTES = MAX_FIELDS * MAX_FIELD_BYTES
 
 def actor(principal: Principal) -> str:
     return principal.name or principal.key_id
+
+
+async def _audit(
+    conn: asyncpg.Connection,
+    principal: Principal,
+    action: str,
+    item_id: str,
+    before: ItemOut | dict[str, Any] | None,
+    after: ItemOut | None,
+    at: datetime,
+) -> None:
+    """The audit entry of a change to an evidence item, in the change's transaction."""
+    await audit.record(
+        conn,
+        outbox.OUTBOX,
+        actor=principal,
+        action=action,
+        target_type="evidence_item",
+        target_id=item_id,
+        before=before.model_dump(mode="json") if isinstance(before, ItemOut) else before,
+        after=None if after is None else after.model_dump(mode="json"),
+        at=at,
+    )
 
 
 def storage_key(item_id: str, version: int, sha256: str) -> str:
@@ -277,10 +300,13 @@ class EvidenceService:
         try:
             async with db.transaction(self.pool) as conn:
                 repo = EvidenceRepository(conn)
+                before: ItemOut | None = None
                 if new_item is not None:
                     await repo.insert_item(new_item)
                 elif await repo.item(item_id, for_update=True) is None:
                     raise EvidenceNotFound(f"No evidence item has the id {item_id!r}.")
+                else:
+                    before = await self._load(conn, item_id)
                 version = await repo.next_version(item_id)
                 key = storage_key(item_id, version, file.sha256)
                 now = self.clock.now()
@@ -300,6 +326,8 @@ class EvidenceService:
                     }
                 )
                 out = await self._load(conn, item_id)
+                action = "evidence.created" if new_item is not None else "evidence.version_added"
+                await _audit(conn, principal, action, item_id, before, out, now)
                 await outbox.emit(
                     conn,
                     outbox.VERSION_ADDED,
@@ -344,6 +372,7 @@ class EvidenceService:
                 raise SelfReview("A version is reviewed by someone other than its uploader.")
             if row["decision"] is not None:
                 raise AlreadyReviewed(f"Version {version} of {item_id} was already {row['decision']}.")
+            before = await self._load(conn, item_id)
             now = self.clock.now()
             valid_from = valid_to = None
             if body.decision == "accepted":
@@ -366,6 +395,7 @@ class EvidenceService:
             if not inserted:
                 raise AlreadyReviewed(f"Version {version} of {item_id} was already reviewed.")
             out = await self._load(conn, item_id)
+            await _audit(conn, principal, "evidence.reviewed", item_id, before, out, now)
             await outbox.emit(
                 conn,
                 outbox.REVIEWED,
@@ -395,8 +425,10 @@ class EvidenceService:
             current: date | None = item["locked_until"]
             if current is not None and body.locked_until < current:
                 raise LockCannotShorten(f"{item_id} is locked until {current}; a lock can be extended, not shortened.")
+            before = await self._load(conn, item_id)
             await repo.set_lock(item_id, body.locked_until)
             out = await self._load(conn, item_id)
+            await _audit(conn, principal, "evidence.locked", item_id, before, out, self.clock.now())
         log.info("evidence_locked", item_id=item_id, locked_until=str(body.locked_until), by=actor(principal))
         return out
 
@@ -431,6 +463,7 @@ class EvidenceService:
             )
             keys = [storage_key(item_id, v.version, v.sha256) for v in out.versions]
             await repo.delete_item(item_id)
+            await _audit(conn, principal, "evidence.deleted", item_id, summary, None, now)
             await outbox.emit(
                 conn,
                 outbox.DELETED,

@@ -17,7 +17,7 @@ def _service(request: Request) -> KeyService:
 
 @router.post("", response_model=KeyCreated, status_code=201, summary="Create an API key (shown once)")
 async def create_key(request: Request, body: KeyIn, principal: GatewayAdmin) -> KeyCreated:
-    return await _service(request).create(body, created_by=principal.name or principal.key_id)
+    return await _service(request).create(body, created_by=principal.name or principal.key_id, actor=principal)
 
 
 @router.get("", response_model=KeyList, summary="API keys, without their secrets")
@@ -26,5 +26,5 @@ async def list_keys(request: Request, _: GatewayAdmin) -> KeyList:
 
 
 @router.delete("/{key_id}", response_model=KeyOut, summary="Revoke an API key")
-async def revoke_key(request: Request, key_id: str, _: GatewayAdmin) -> KeyOut:
-    return await _service(request).revoke(key_id)
+async def revoke_key(request: Request, key_id: str, principal: GatewayAdmin) -> KeyOut:
+    return await _service(request).revoke(key_id, actor=principal)

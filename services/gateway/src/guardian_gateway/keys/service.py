@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import asyncpg
 
-from guardian_common import db
+from guardian_common import audit, db
 from guardian_common.auth import Principal, Role
 from guardian_common.errors import BadRequest, NotFound, Unauthenticated
 from guardian_gateway.clock import Clock, aware, utcnow
-from guardian_gateway.database import MIGRATIONS, SCHEMA
+from guardian_gateway.database import MIGRATIONS, OUTBOX, SCHEMA
 from guardian_gateway.keys import tokens
 from guardian_gateway.keys.repository import KeyRepository
 from guardian_gateway.keys.schemas import KeyCreated, KeyIn, KeyOut
@@ -25,7 +25,9 @@ def _out(row: asyncpg.Record) -> KeyOut:
     return KeyOut(**{name: row[name] for name in KeyOut.model_fields})
 
 
-async def create_key(conn: asyncpg.Connection, body: KeyIn, created_by: str, clock: Clock = utcnow) -> KeyCreated:
+async def create_key(
+    conn: asyncpg.Connection, body: KeyIn, created_by: str, clock: Clock = utcnow, actor: Principal | None = None
+) -> KeyCreated:
     now = clock()
     expires_at = aware(body.expires_at) if body.expires_at is not None else None
     if expires_at is not None and expires_at <= now:
@@ -41,7 +43,19 @@ async def create_key(conn: asyncpg.Connection, body: KeyIn, created_by: str, clo
         created_at=now,
         expires_at=expires_at,
     )
-    return KeyCreated(**_out(row).model_dump(), key=new.key)
+    out = _out(row)
+    await audit.record(
+        conn,
+        OUTBOX,
+        actor=actor,
+        action="key.created",
+        target_type="api_key",
+        target_id=out.id,
+        before=None,
+        after=out.model_dump(mode="json"),
+        at=now,
+    )
+    return KeyCreated(**out.model_dump(), key=new.key)
 
 
 @dataclass
@@ -49,17 +63,32 @@ class KeyService:
     pool: asyncpg.Pool
     clock: Clock = utcnow
 
-    async def create(self, body: KeyIn, created_by: str) -> KeyCreated:
+    async def create(self, body: KeyIn, created_by: str, actor: Principal | None = None) -> KeyCreated:
         async with db.transaction(self.pool) as conn:
-            return await create_key(conn, body, created_by, self.clock)
+            return await create_key(conn, body, created_by, self.clock, actor)
 
     async def all(self) -> list[KeyOut]:
         async with self.pool.acquire() as conn:
             return [_out(row) for row in await KeyRepository(conn).all()]
 
-    async def revoke(self, key_id: str) -> KeyOut:
+    async def revoke(self, key_id: str, actor: Principal | None = None) -> KeyOut:
         async with db.transaction(self.pool) as conn:
-            row = await KeyRepository(conn).revoke(key_id, self.clock())
+            repo = KeyRepository(conn)
+            before = await repo.get(key_id)
+            now = self.clock()
+            row = await repo.revoke(key_id, now)
+            if before is not None and row is not None and before["revoked_at"] is None:
+                await audit.record(
+                    conn,
+                    OUTBOX,
+                    actor=actor,
+                    action="key.revoked",
+                    target_type="api_key",
+                    target_id=key_id,
+                    before=_out(before).model_dump(mode="json"),
+                    after=_out(row).model_dump(mode="json"),
+                    at=now,
+                )
         if row is None:
             raise NotFound(f"No API key has the id {key_id!r}.", code="key_not_found")
         return _out(row)
