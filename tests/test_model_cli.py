@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Running
 
 from guardian_common.auth import Role, mint_key
@@ -57,6 +58,9 @@ def closed_port() -> int:
     return port
 
 
+# Six CLI processes per step under one stack (over a minute here); the same commands' API paths run in
+# test_soc2_model.py and the CLI's own tests, so this one waits for `-m slow`.
+@pytest.mark.slow
 async def test_periods_controls_and_exceptions_through_the_cli(running: Running, tmp_path: Path) -> None:
     secret = running.stack.auth_secret
     editor = mint_key(secret, Role.EDITOR, "erin-editor")[1]

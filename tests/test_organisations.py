@@ -235,6 +235,7 @@ async def test_retiring_needs_a_reason(running: Running, reason: str) -> None:
     assert (await call(running, "GET", "/api/v1/accounts/111122223333", Role.AUDITOR)).json()["state"] == "active"
 
 
+@pytest.mark.slow  # CLI subprocesses; the same calls run over REST in the tests above
 async def test_accounts_cli_adds_lists_and_retires(running: Running, tmp_path: Path) -> None:
     from test_model_cli import guardian
 

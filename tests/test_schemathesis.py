@@ -121,7 +121,6 @@ async def schemathesis(gateway: str, key: str, report_dir: Path, selection: list
     return text
 
 
-@pytest.mark.slow
 async def test_the_merged_document_holds_under_schemathesis(fuzzable: LocalStack, tmp_path: Path) -> None:
     admin = (await bootstrap_key(fuzzable.database_url, "schemathesis")).key
     gateway = fuzzable.url("gateway")

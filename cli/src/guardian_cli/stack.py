@@ -154,8 +154,10 @@ class LocalStack:
             ),
         ]
         try:
-            for name, settings, factory in apps:
-                await self._serve(name, factory(settings), settings)
+            # The first creates the database and its schema; the others then start side by side.
+            (name, settings, factory), *others = apps
+            await self._serve(name, factory(settings), settings)
+            await self._serve_all(others)
             # These read from the services above over REST, so they start once those have ports.
             readers: list[tuple[str, ServiceSettings, Any]] = [
                 (
@@ -182,8 +184,7 @@ class LocalStack:
                     remediation_app,
                 ),
             ]
-            for name, settings, factory in readers:
-                await self._serve(name, factory(settings), settings)
+            await self._serve_all(readers)
             # Last: it reads the other services' OpenAPI documents to build its routes.
             gateway = GatewaySettings(
                 **common,
@@ -206,6 +207,16 @@ class LocalStack:
             raise
         return self
 
+    async def _serve_all(self, apps: list[tuple[str, ServiceSettings, Any]]) -> None:
+        """Start ``apps`` concurrently; wait for every one, then raise the first failure if any."""
+        outcomes = await asyncio.gather(
+            *(self._serve(name, factory(settings), settings) for name, settings, factory in apps),
+            return_exceptions=True,
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     def _port(self, name: str) -> int:
         return self.config.ports.get(name) or free_port()
 
@@ -224,11 +235,12 @@ class LocalStack:
         self.services[name] = service
 
     async def stop(self) -> None:
-        # Reverse order: stop collecting first, then evaluating, then recording.
-        for service in reversed(list(self.services.values())):
+        # Every service at once: each finishes its in-flight batch and acknowledges only what it
+        # committed, so the order does not matter for what is kept, and stopping takes the slowest
+        # service's time instead of the sum of all of them.
+        for service in self.services.values():
             service.server.should_exit = True
-            if service.task is not None:
-                await asyncio.gather(service.task, return_exceptions=True)
+        await asyncio.gather(*(s.task for s in self.services.values() if s.task is not None), return_exceptions=True)
         self.services.clear()
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
