@@ -7,7 +7,6 @@ scan barrier) as the collector and evaluator would publish them.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,12 +15,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from guardian_common import db
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_common.events import (
     CheckCatalogue,
     CheckInfo,
@@ -42,7 +39,7 @@ from guardian_compliance.consumers import apply_evaluations
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"
@@ -104,15 +101,7 @@ async def svc(servers: tuple[str, str], database: str) -> AsyncIterator[Service]
                 }
                 yield service
     finally:
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            for config in Subjects(prefix).stream_configs():
-                assert config.name is not None
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(config.name)
-        finally:
-            await nc.close()
+        await delete_streams(nats_url, prefix)
 
 
 async def publish_catalogue(pool: asyncpg.Pool) -> None:

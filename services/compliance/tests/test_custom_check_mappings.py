@@ -10,7 +10,6 @@ nothing anywhere.
 
 from __future__ import annotations
 
-import contextlib
 import textwrap
 import uuid
 from collections.abc import AsyncIterator
@@ -20,12 +19,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from guardian_common import db
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_common.events import (
     CheckCatalogue,
     CheckInfo,
@@ -50,7 +47,7 @@ from guardian_compliance.settings import ComplianceSettings
 from guardian_evaluator.custom_rules import CustomCheck, catalogue_version_of, load_rule_files
 from guardian_evaluator.engine import evaluate
 from guardian_evaluator.registry import Registry
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"
@@ -102,15 +99,7 @@ async def http(servers: tuple[str, str], database: str) -> AsyncIterator[tuple[h
                 client.headers["Authorization"] = f"Bearer {key}"
                 yield client, app.state.runtime.require_pool(), key
     finally:
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            for config in Subjects(settings.bus_prefix).stream_configs():
-                assert config.name is not None
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(config.name)
-        finally:
-            await nc.close()
+        await delete_streams(nats_url, settings.bus_prefix)
 
 
 def custom_check(tmp_path: Path) -> CustomCheck:

@@ -7,7 +7,6 @@ evidence arrives as the evidence service's events, applied through compliance's 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import uuid
 from collections.abc import AsyncIterator
@@ -15,18 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import nats
 import pytest
 
 from guardian_common import db
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_compliance.app import create_app
 from guardian_compliance.clock import ManualClock
 from guardian_compliance.evidence.consumer import EvidenceEvent, apply_evidence_events
 from guardian_compliance.history.evidence_deviations import missed, occurrence_at, occurrences_due
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 CREATED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 ASKED = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -118,15 +115,7 @@ async def app(servers: tuple[str, str], database: str) -> AsyncIterator[tuple[ht
             ) as http:
                 yield http, application.state.runtime.require_pool(), clock
     finally:
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            for config in Subjects(settings.bus_prefix).stream_configs():
-                assert config.name is not None
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(config.name)
-        finally:
-            await nc.close()
+        await delete_streams(nats_url, settings.bus_prefix)
 
 
 def event(

@@ -19,7 +19,6 @@ and the questions are asked on day 5 at 12:00.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import uuid
@@ -30,12 +29,10 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from guardian_common import db
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_common.events import (
     CheckCatalogue,
     CheckInfo,
@@ -56,7 +53,7 @@ from guardian_compliance.history.recorder import record_scan
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 ACCOUNT = "111111111111"
 ENC = "s3_bucket_default_encryption"
@@ -126,15 +123,7 @@ async def app(servers: tuple[str, str], database: str) -> AsyncIterator[App]:
                 }
                 yield App(http, clock, service.state.runtime.require_pool(), keys)
     finally:
-        nc = await nats.connect(nats_url)
-        try:
-            js = nc.jetstream()
-            for config in Subjects(f"h{token}").stream_configs():
-                assert config.name is not None
-                with contextlib.suppress(nats.js.errors.NotFoundError):
-                    await js.delete_stream(config.name)
-        finally:
-            await nc.close()
+        await delete_streams(nats_url, f"h{token}")
 
 
 # --------------------------------------------------------------------------------------------- the days

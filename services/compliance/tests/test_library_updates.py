@@ -16,11 +16,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_compliance.app import create_app
 from guardian_compliance.clock import ManualClock
 from guardian_compliance.controls import service as control_service
@@ -33,7 +31,7 @@ from guardian_compliance.frameworks.model import (
     library_version,
 )
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 EDITED = "GRD-ENC-01"  # the company changes its owner
@@ -76,15 +74,7 @@ async def settings(servers: tuple[str, str], database: str) -> AsyncIterator[Com
         run_consumers=False,
     )
     yield settings
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        for config in Subjects(settings.bus_prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(config.name)
-    finally:
-        await nc.close()
+    await delete_streams(nats_url, settings.bus_prefix)
 
 
 @pytest.fixture

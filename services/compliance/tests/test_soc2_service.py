@@ -19,13 +19,11 @@ from typing import Any
 
 import asyncpg
 import httpx
-import nats
 import pytest
 import yaml
 
 from guardian_common import db
 from guardian_common.auth import Role, mint_key
-from guardian_common.bus import Subjects
 from guardian_common.events import (
     CheckCatalogue,
     CheckInfo,
@@ -47,7 +45,7 @@ from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.outbox import relay_once
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import empty_schema
+from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT_A = "111111111111"
@@ -120,15 +118,7 @@ async def settings(servers: tuple[str, str], database: str) -> AsyncIterator[Com
         # a second of shutdown per test.
         run_consumers=False,
     )
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        for config in Subjects(prefix).stream_configs():
-            assert config.name is not None
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(config.name)
-    finally:
-        await nc.close()
+    await delete_streams(nats_url, prefix)
 
 
 @pytest.fixture
