@@ -28,6 +28,7 @@ from guardian_testkit.resources import delete_streams, empty_schema
 CREATED = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 ASKED = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CONTROL = "TST-ACCESS-REVIEW"
+Q1 = {"label": "Q1", "start": "2026-01-01", "end": "2026-03-31"}
 _outbox = itertools.count(1)
 
 
@@ -67,11 +68,14 @@ def test_occurrences_due_are_those_ending_inside_the_period_up_to_when_it_is_jud
 
 
 def test_an_occurrence_needs_accepted_evidence_of_every_required_type() -> None:
+    on_time = {"accepted_at": utc(2026, 3, 30), "version": 1}
     items = [
-        {"evidence_type": "access_review", "period": {"end": "2026-03-31"}, "valid_until": None},
-        {"evidence_type": "minutes", "period": {"start": "2026-02-01"}, "valid_until": None},
+        {"item_id": "a", "evidence_type": "access_review", "period": {"end": "2026-03-31"}, "valid_until": None}
+        | on_time,
+        {"item_id": "m", "evidence_type": "minutes", "period": {"start": "2026-02-01"}, "valid_until": None} | on_time,
         # No period: it covers the quarter its validity began in (valid until 2026-10-20 -> from 2026-07-20).
-        {"evidence_type": "access_review", "period": {}, "valid_until": utc(2026, 10, 20)},
+        {"item_id": "b", "evidence_type": "access_review", "period": {}, "valid_until": utc(2026, 10, 20)}
+        | {"accepted_at": utc(2026, 9, 1), "version": 1},
     ]
     found = missed("quarterly", ["access_review", "minutes"], items, utc(2026, 1, 1), utc(2026, 10, 1))
     assert [(m.label, m.missing_types) for m in found] == [
@@ -127,8 +131,12 @@ def event(
     valid_until: datetime | None = None,
     event_type: str = "evidence.reviewed",
     at: datetime = ASKED,
+    reviewed_at: datetime | None = None,
 ) -> EvidenceEvent:
     status = "current" if accepted else "pending_review"
+    review: dict[str, Any] = {}
+    if accepted and reviewed_at is not None:
+        review = {"version": accepted, "decision": "accepted", "reviewed_at": reviewed_at.isoformat()}
     return EvidenceEvent.model_validate(
         {
             "event_id": f"evidence:outbox:{next(_outbox)}",
@@ -148,6 +156,7 @@ def event(
                 "accepted_version": accepted,
                 "valid_until": valid_until.isoformat() if valid_until else None,
                 "latest_version": 1,
+                **review,
             },
         }
     )
@@ -175,13 +184,21 @@ async def test_a_quarter_without_accepted_evidence_is_a_missed_occurrence_of_the
     assert created.status_code == 201, created.text
     clock.set(ASKED)
     events = [
-        event("ev-q1", "access_review", accepted=1, period={"label": "Q1", "start": "2026-01-01", "end": "2026-03-31"}),
-        event("ev-q1m", "minutes", accepted=1, period={"label": "Q1", "start": "2026-01-01", "end": "2026-03-31"}),
+        # Q1: both accepted before the quarter ended (the events say when they were reviewed).
+        event("ev-q1", "access_review", accepted=1, period=Q1, reviewed_at=utc(2026, 3, 30)),
+        event("ev-q1m", "minutes", accepted=1, period=Q1, reviewed_at=utc(2026, 3, 31, 23, 59)),
         # Q2: accepted and then deleted, and another still awaiting review: neither counts.
         event("ev-q2", "access_review", accepted=1, period={"end": "2026-06-30"}, event_type="evidence.deleted"),
         event("ev-q2b", "access_review", accepted=None, period={"end": "2026-06-30"}),
         # Q3: the review without a period (its validity began in Q3), but no minutes.
-        event("ev-q3", "access_review", accepted=1, period={}, valid_until=datetime(2026, 10, 20, tzinfo=UTC)),
+        event(
+            "ev-q3",
+            "access_review",
+            accepted=1,
+            period={},
+            valid_until=datetime(2026, 10, 20, tzinfo=UTC),
+            reviewed_at=utc(2026, 8, 1),
+        ),
     ]
     async with db.transaction(pool) as conn:
         assert await apply_evidence_events(conn, events, ASKED) == len(events)

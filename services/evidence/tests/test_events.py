@@ -99,10 +99,23 @@ async def test_changes_are_published_once_with_the_outbox_id_as_message_id(local
     assert reviewed["data"]["reviewed_at"] == local.clock.now().isoformat()
     assert reviewed["data"]["valid_until"] == "2028-01-01T00:00:00+00:00"
     assert reviewed["data"]["accepted_version"] == 1
+    # The version's own validity, and every reviewed version's decision and times (for history).
+    assert reviewed["data"]["version_valid_from"] == "2027-10-01T00:00:00+00:00"
+    assert reviewed["data"]["reviews"] == [
+        {
+            "version": 1,
+            "decision": "accepted",
+            "reviewed_at": reviewed["data"]["reviewed_at"],
+            "valid_from": "2027-10-01T00:00:00+00:00",
+            "valid_until": "2028-01-01T00:00:00+00:00",
+        }
+    ]
+    assert added["data"]["reviews"] == []
 
     assert gone["data"]["status"] == "deleted"
     assert gone["data"]["counts"] is False
     assert gone["data"]["reason"] == "uploaded to the wrong control"
+    assert gone["data"]["reviews"] == reviewed["data"]["reviews"]
 
 
 async def test_a_relay_that_dies_before_marking_does_not_publish_twice(local: Any) -> None:

@@ -7,16 +7,21 @@ case control exactly what upstream says, including a compliance that has no hist
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from pypdf import PdfReader
 
 from guardian_common.auth import PRINCIPAL_HEADER, Principal, Role, verify_principal
 from guardian_common.errors import BadRequest, Conflict, NotFound
 from guardian_reporting.report.build import ReportBuilder, ReportRequest
+from guardian_reporting.report.exports import render
+from guardian_reporting.report.tables import to_csv
 from guardian_reporting.settings import ReportingSettings
 from guardian_reporting.sources import Sources
 
@@ -626,3 +631,69 @@ async def test_a_domain_error_from_compliance_is_passed_on_not_taken_for_a_missi
     with pytest.raises(NotFound) as refused:
         await build(upstream, ReportRequest(scope_id="prod", period_id="p-h2"))
     assert refused.value.code == "period_not_found"
+
+
+async def test_missed_and_late_evidence_occurrences_are_deviation_rows_in_every_export() -> None:
+    upstream = Upstream(history=True)
+    answer = upstream.deviations()
+    review = {
+        "control_id": "GRD-GOV-03",
+        "checks": [],
+        "monitored_seconds": 0.0,
+        "passing_seconds": 0.0,
+        "share_passing": None,
+        "deviation_count": 2,
+        "open_count": 1,
+        "sla_misses": 0,
+        "accepted_count": 0,
+        "deviations": [],
+        "evidence_deviations": [
+            {
+                "kind": "late",
+                "label": "2026-10",
+                "frequency": "monthly",
+                "start": "2026-10-01T00:00:00+00:00",
+                "end": "2026-11-01T00:00:00+00:00",
+                "due": "2026-11-01T00:00:00+00:00",
+                "detected_at": "2026-11-01T00:00:00+00:00",
+                "resolved_at": "2026-11-04T12:00:00+00:00",
+                "missing_types": [],
+                "late_types": ["access_review"],
+                "covered_late_by": ["ev-1@v2"],
+                "reason": "access_review accepted after its due date",
+            },
+            {
+                "kind": "missed",
+                "label": "2026-11",
+                "frequency": "monthly",
+                "start": "2026-11-01T00:00:00+00:00",
+                "end": "2026-12-01T00:00:00+00:00",
+                "due": "2026-12-01T00:00:00+00:00",
+                "detected_at": "2026-11-20T00:00:00+00:00",
+                "resolved_at": None,
+                "missing_types": ["access_review"],
+                "late_types": [],
+                "covered_late_by": [],
+                "reason": "no accepted access_review",
+            },
+        ],
+    }
+    answer["controls"].append(review)
+    answer["deviation_count"] = 3
+    upstream.routes["/api/v1/deviations"] = lambda _: httpx.Response(200, json=answer)
+    report = await build(upstream, ReportRequest(scope_id="prod", period_id="FY26 H2"))
+    evidence_rows = [d for d in report.deviations.items if d.check_id is None]
+    assert [(d.control_ids, d.detected_at, d.resolved_at, d.time_to_resolve_days) for d in evidence_rows] == [
+        (["GRD-GOV-03"], datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 4, 12, tzinfo=UTC), 3.5),
+        (["GRD-GOV-03"], datetime(2026, 11, 20, tzinfo=UTC), None, None),
+    ]
+    assert evidence_rows[0].reason == "Evidence for 2026-10 (monthly) late: access_review accepted after its due date"
+    assert evidence_rows[1].reason == "Evidence for 2026-11 (monthly) missed: no accepted access_review"
+    summary = next(c for c in report.deviations.controls if c.control_id == "GRD-GOV-03")
+    assert (summary.deviation_count, summary.open_count) == (2, 1)
+    # The same rows reach the CSV and the PDF.
+    table = list(csv.DictReader(io.StringIO(to_csv(report, "deviations"))))  # type: ignore[arg-type]
+    assert [r["reason"] for r in table if r["control_ids"] == "GRD-GOV-03"] == [d.reason for d in evidence_rows]
+    pages = PdfReader(io.BytesIO(render(report, "pdf").content)).pages
+    text = "".join("".join(page.extract_text() for page in pages).split())
+    assert "Evidencefor2026-11(monthly)missed" in text

@@ -24,6 +24,9 @@ class ComplianceSettings(ServiceSettings):
     # Monitoring history: a complete collection of a unit vouches for this long after it (a daily
     # schedule plus slack); longer without one is "not monitored".
     coverage_window_hours: float = Field(default=26.0, gt=0, le=24 * 31)
+    # Days after an occurrence of a recurring control ends within which its evidence must be
+    # accepted to count as on time (history/evidence_deviations.py); later is a "late" deviation.
+    evidence_grace_days: float = Field(default=0.0, ge=0, le=366)
     # Days to resolve a deviation, by the failing check's severity.
     sla_days: dict[str, float] = Field(
         default_factory=lambda: {"critical": 1.0, "high": 7.0, "medium": 30.0, "low": 90.0, "info": 180.0}

@@ -4,10 +4,19 @@ Events arrive on ``<prefix>.domain.evidence.<event>`` (version added, reviewed, 
 carries the item's whole state after the change, so applying one is a conditional upsert: the
 row takes the event's state only when the event is newer than the one the row came from. A
 redelivery, or an older event arriving late, changes nothing.
+
+Each event also tells facts about versions, merged into ``evidence_versions`` (the history that
+occurrence coverage is judged from): the version it is about (uploaded at, or reviewed at with
+the decision and validity), every reviewed version of the item (``reviews``, when the evidence
+service sends it), and the item's accepted version. An accepted version known only from the
+item's state gets the event's time as its acceptance time: an upper bound, replaced by the review
+time when an event carrying it arrives. Facts never change once known, so merging is idempotent
+and independent of arrival order.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,7 +25,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from guardian_common import bus
 from guardian_common.logging import get_logger
-from guardian_compliance.evidence.repository import EvidenceItemRepository, ItemState
+from guardian_compliance.evidence.repository import EvidenceItemRepository, ItemState, VersionFacts
 
 log = get_logger("guardian.compliance.evidence")
 
@@ -35,6 +44,26 @@ class EvidencePeriod(BaseModel):
     end: str | None = None
 
 
+class ReviewFacts(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    version: int = Field(gt=0)
+    decision: Literal["accepted", "rejected"]
+    reviewed_at: AwareDatetime
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+
+    def facts(self) -> VersionFacts:
+        if self.decision == "rejected":
+            return VersionFacts(self.version, rejected_at=self.reviewed_at)
+        return VersionFacts(
+            self.version,
+            accepted_at=self.reviewed_at,
+            accepted_at_exact=True,
+            valid_from=self.valid_from,
+            valid_until=self.valid_until,
+        )
+
+
 class EvidenceData(BaseModel):
     """The item's state after the change; other fields (hashes, reviewer, file name...) are ignored."""
 
@@ -51,6 +80,15 @@ class EvidenceData(BaseModel):
     accepted_version: int | None = None
     valid_until: AwareDatetime | None = None
     latest_version: int | None = None
+    # About the version the event concerns (absent from older events: then only the item's state counts).
+    version: int | None = Field(default=None, gt=0)
+    uploaded_at: AwareDatetime | None = None
+    decision: Literal["accepted", "rejected"] | None = None
+    reviewed_at: AwareDatetime | None = None
+    version_valid_from: AwareDatetime | None = None
+    version_valid_until: AwareDatetime | None = None
+    deleted_at: AwareDatetime | None = None
+    reviews: list[ReviewFacts] = Field(default_factory=list)
 
 
 class EvidenceEvent(BaseModel):
@@ -85,13 +123,38 @@ class EvidenceEvent(BaseModel):
             occurred_at=self.occurred_at,
         )
 
+    def version_facts(self) -> list[VersionFacts]:
+        """Everything the event says about the item's versions (several facts may name one version)."""
+        d = self.data
+        deleted_at = (d.deleted_at or self.occurred_at) if self.event_type == DELETED else None
+        out = [r.facts() for r in d.reviews]
+        if d.version is not None and d.decision is not None and d.reviewed_at is not None:
+            review = ReviewFacts(
+                version=d.version,
+                decision=d.decision,
+                reviewed_at=d.reviewed_at,
+                valid_from=d.version_valid_from,
+                valid_until=d.version_valid_until,
+            )
+            out.append(review.facts())
+        if d.version is not None and d.uploaded_at is not None:
+            out.append(VersionFacts(d.version, uploaded_at=d.uploaded_at))
+        if d.accepted_version is not None:
+            # Accepted no later than this event said so.
+            out.append(VersionFacts(d.accepted_version, accepted_at=self.occurred_at, valid_until=d.valid_until))
+        if deleted_at is not None:
+            out = [replace(f, deleted_at=deleted_at) for f in out]
+        return out
+
 
 async def apply_evidence_events(conn: asyncpg.Connection, events: list[EvidenceEvent], now: datetime) -> int:
     """Apply the events in one transaction; return how many changed an item."""
     repo = EvidenceItemRepository(conn)
     changed = 0
     for event in sorted(events, key=lambda e: e.occurred_at):
-        if await repo.apply(event.state(now)):
+        stored = await repo.apply(event.state(now))
+        merged = await repo.merge_versions(event.data.item_id, event.version_facts(), now)
+        if stored or merged:
             changed += 1
         else:
             log.debug("evidence_event_not_newer", event_id=event.event_id, item_id=event.data.item_id)

@@ -11,6 +11,27 @@ from pydantic import BaseModel, Field
 MissingReason = Literal["pending_review", "expired", "rejected", "none_uploaded"]
 
 
+class VersionView(BaseModel):
+    """One version of an item as compliance knows it: when it was accepted and when it was current."""
+
+    version: int
+    uploaded_at: datetime | None
+    accepted_at: datetime | None = Field(description="The review time of its acceptance")
+    accepted_at_exact: bool = Field(
+        description="False: no event carried the review time; accepted_at is the latest it can have happened"
+    )
+    rejected_at: datetime | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    superseded_at: datetime | None = Field(description="When a higher version was accepted")
+    deleted_at: datetime | None
+    current_from: datetime | None = Field(description="Accepted versions: from when it was the item's current one")
+    current_until: datetime | None = Field(
+        description="Until when it was current: superseded, expired or deleted, whichever came first; null if still"
+    )
+    covers: str | None = Field(description="The occurrence of the control's frequency this version covers")
+
+
 class EvidenceItemView(BaseModel):
     item_id: str
     title: str
@@ -23,6 +44,7 @@ class EvidenceItemView(BaseModel):
     valid_until: datetime | None
     period: dict[str, Any]
     reported_at: datetime = Field(description="When the evidence service's newest event about it happened")
+    versions: list[VersionView] = Field(default_factory=list, description="Every version known, oldest first")
 
 
 class RequirementEvidence(BaseModel):

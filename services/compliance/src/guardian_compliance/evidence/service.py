@@ -4,11 +4,14 @@ A control's evidence is met when, for every evidence type it requires, some item
 control is of that type, was accepted and has not expired (``valid_until`` after ``now``).
 Anything less (nothing uploaded, awaiting review, rejected, expired, deleted) is not met: the
 control stays EVIDENCE_REQUIRED. Expiry is decided against the clock at each computation, so
-evidence stops counting at its time, not at the next event.
+evidence stops counting at its time, not at the next event. Whether each past occurrence was
+covered on time is period data (history/evidence_deviations.py), not current status; the view
+lists every known version of each item with when it was accepted and current.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,8 +19,9 @@ import asyncpg
 
 from guardian_compliance.controls.service import ControlNotFound, active_library
 from guardian_compliance.evidence.repository import EvidenceItemRepository
-from guardian_compliance.evidence.schemas import ControlEvidence, EvidenceItemView, RequirementEvidence
+from guardian_compliance.evidence.schemas import ControlEvidence, EvidenceItemView, RequirementEvidence, VersionView
 from guardian_compliance.frameworks.model import Control, ControlLibrary
+from guardian_compliance.history.evidence_deviations import RECURRING, covered_moment, occurrence_at
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,33 @@ def _counts(row: asyncpg.Record, now: datetime) -> bool:
     return bool(row["counts"]) and row["status"] != "deleted" and until is not None and until > now
 
 
-def _item_view(row: asyncpg.Record, now: datetime) -> EvidenceItemView:
+def _version_view(item: asyncpg.Record, v: asyncpg.Record, frequency: str, now: datetime) -> VersionView:
+    accepted: datetime | None = v["accepted_at"]
+    ends = [t for t in (v["superseded_at"], v["valid_until"], v["deleted_at"]) if t is not None]
+    until = min(ends) if ends and accepted is not None else None
+    covers = None
+    if accepted is not None and frequency in RECURRING:
+        moment = covered_moment({**dict(item), **dict(v)}, frequency)
+        covers = None if moment is None else occurrence_at(moment, frequency).label
+    return VersionView(
+        version=v["version"],
+        uploaded_at=v["uploaded_at"],
+        accepted_at=accepted,
+        accepted_at_exact=v["accepted_at_exact"],
+        rejected_at=v["rejected_at"],
+        valid_from=v["valid_from"],
+        valid_until=v["valid_until"],
+        superseded_at=v["superseded_at"],
+        deleted_at=v["deleted_at"],
+        current_from=accepted,
+        current_until=until if until is not None and until <= now else None,
+        covers=covers,
+    )
+
+
+def _item_view(
+    row: asyncpg.Record, now: datetime, versions: Sequence[asyncpg.Record] = (), frequency: str = ""
+) -> EvidenceItemView:
     return EvidenceItemView(
         item_id=row["item_id"],
         title=row["title"],
@@ -79,6 +109,7 @@ def _item_view(row: asyncpg.Record, now: datetime) -> EvidenceItemView:
         valid_until=row["valid_until"],
         period=row["period"] or {},
         reported_at=row["occurred_at"],
+        versions=[_version_view(row, v, frequency, now) for v in versions],
     )
 
 
@@ -87,9 +118,14 @@ def _names(rows: list[asyncpg.Record]) -> str:
 
 
 def _requirement(
-    evidence_type: str, description: str, rows: list[asyncpg.Record], now: datetime
+    evidence_type: str,
+    description: str,
+    rows: list[asyncpg.Record],
+    now: datetime,
+    versions: Mapping[str, list[asyncpg.Record]] | None = None,
+    frequency: str = "",
 ) -> RequirementEvidence:
-    items = [_item_view(r, now) for r in rows]
+    items = [_item_view(r, now, (versions or {}).get(r["item_id"], []), frequency) for r in rows]
     if any(i.counts for i in items):
         return RequirementEvidence(type=evidence_type, description=description, met=True, items=items)
     if not rows:
@@ -131,9 +167,21 @@ def _requirement(
     )
 
 
-def evidence_view(control: Control, rows: list[asyncpg.Record], now: datetime) -> ControlEvidence:
+def evidence_view(
+    control: Control,
+    rows: list[asyncpg.Record],
+    now: datetime,
+    versions: Mapping[str, list[asyncpg.Record]] | None = None,
+) -> ControlEvidence:
     requirements = [
-        _requirement(req.type, req.description, [r for r in rows if r["evidence_type"] == req.type], now)
+        _requirement(
+            req.type,
+            req.description,
+            [r for r in rows if r["evidence_type"] == req.type],
+            now,
+            versions,
+            control.frequency,
+        )
         for req in control.evidence
     ]
     return ControlEvidence(
@@ -153,5 +201,9 @@ async def control_evidence(conn: asyncpg.Connection, control_id: str, now: datet
     control = next((c for c in library.controls if c.id == control_id), None)
     if control is None:
         raise ControlNotFound(f"No active control has the id {control_id!r}.")
-    rows = await EvidenceItemRepository(conn).for_control(control_id)
-    return evidence_view(control, rows, now)
+    repo = EvidenceItemRepository(conn)
+    rows = await repo.for_control(control_id)
+    versions: dict[str, list[asyncpg.Record]] = {}
+    for v in await repo.versions([r["item_id"] for r in rows]):
+        versions.setdefault(v["item_id"], []).append(v)
+    return evidence_view(control, rows, now, versions)

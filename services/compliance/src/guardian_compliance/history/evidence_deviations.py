@@ -1,26 +1,36 @@
-"""Missed occurrences of recurring procedural controls: deviations in period data.
+"""Occurrences of recurring procedural controls that were not covered on time: deviations in period data.
 
 A control with evidence requirements and a recurring frequency (daily, weekly, monthly,
 quarterly, annual) owes evidence for each calendar occurrence: each day, ISO week, month,
-quarter or year. An occurrence is due at its end; one that fell due inside the period (up to the
-moment the period is judged) without accepted evidence of every required type covering it is a
-missed occurrence. Continuous controls have no occurrences.
+quarter or year (UTC).
 
-An item covers the occurrence containing the end of the period it names (its start when it names
-only a start); an item naming no period covers the occurrence in which its validity began (its
-``valid_until`` one interval of the control's frequency back: the evidence service anchors an
-undated item at its upload). Only accepted items count, and a deleted item never does. Compliance
-holds each item's latest state, not its review dates: evidence accepted late still covers its
-occurrence.
+**Due date.** An occurrence is due at the end of its window plus a grace (``grace``; the
+compliance setting ``evidence_grace_days``, default 0 days): the Q1 2026 access review is due at
+2026-04-01T00:00Z unless a grace is configured. Occurrences whose due date falls inside the
+period (up to the moment the period is judged) are judged.
+
+**Coverage.** An accepted version of an item covers the occurrence containing the end of the
+period the item names (its start when it names only a start); an item naming no period covers
+the occurrence in which the version's validity began (its upload: the evidence service anchors an
+undated item there; for versions known only by ``valid_until``, one interval of the control's
+frequency before it). A deleted item never covers anything. Every accepted version is kept
+(``evidence_versions``), so a newer version never erases an older version's acceptance.
+
+**On time or late.** An occurrence is covered on time when, for every required evidence type, a
+version covering it was accepted (the review time) no later than its due date. Otherwise it is a
+deviation: ``late`` when every lacking type was accepted after the due date (detected at the due
+date, resolved at the last of those acceptances), ``missed`` while some type still has no accepted
+version (open). Late acceptance is never "met on time". An acceptance time known only as an upper
+bound (see the evidence consumer) is judged as that bound, so doubt never counts as on time.
 """
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -34,8 +44,27 @@ class MissedOccurrence(BaseModel):
     label: str = Field(description="The occurrence: 2026-06-01, 2026-W23, 2026-06, 2026-Q2 or 2026")
     frequency: str
     start: datetime
-    due: datetime = Field(description="The end of the occurrence, when its evidence was due")
-    missing_types: list[str] = Field(description="Required evidence types with no accepted item for it")
+    due: datetime = Field(description="The end of the occurrence plus the grace, when its evidence was due")
+    missing_types: list[str] = Field(description="Required evidence types with no accepted version covering it")
+    reason: str
+
+
+class EvidenceDeviation(BaseModel):
+    """An occurrence not covered on time: still uncovered (missed) or covered after its due date (late)."""
+
+    kind: Literal["missed", "late"]
+    label: str = Field(description="The occurrence: 2026-06-01, 2026-W23, 2026-06, 2026-Q2 or 2026")
+    frequency: str
+    start: datetime = Field(description="Start of the occurrence window")
+    end: datetime = Field(description="End of the occurrence window")
+    due: datetime = Field(description="When its evidence was due: the end plus the configured grace")
+    detected_at: datetime = Field(description="The due date: when the occurrence became a deviation")
+    resolved_at: datetime | None = Field(
+        description="Late: when the last lacking evidence was accepted; missed: null (still open)"
+    )
+    missing_types: list[str] = Field(description="Required types with no accepted version covering the occurrence")
+    late_types: list[str] = Field(description="Required types covered only by versions accepted after the due date")
+    covered_late_by: list[str] = Field(description="The versions (item@vN) that covered it late")
     reason: str
 
 
@@ -98,8 +127,8 @@ def _retreat(moment: datetime, frequency: str) -> datetime:
     return datetime.combine(back, moment.timetz())
 
 
-def covered_moment(item: asyncpg.Record | dict[str, Any], frequency: str) -> datetime | None:
-    """The moment whose occurrence an accepted item covers (see the module docstring)."""
+def covered_moment(item: asyncpg.Record | Mapping[str, Any], frequency: str) -> datetime | None:
+    """The moment whose occurrence an accepted version covers (see the module docstring)."""
     period = item["period"] or {}
     named = period.get("end") or period.get("start")
     if named:
@@ -107,54 +136,137 @@ def covered_moment(item: asyncpg.Record | dict[str, Any], frequency: str) -> dat
             return _midnight(date.fromisoformat(str(named)[:10]))
         except ValueError:
             pass
+    since: datetime | None = item.get("valid_from")
+    if since is not None:
+        return since
     until: datetime | None = item["valid_until"]
     return None if until is None else _retreat(until, frequency)
+
+
+def _version_label(item: Mapping[str, Any]) -> str:
+    return f"{item['item_id']}@v{item['version']}"
+
+
+def occurrence_deviations(
+    frequency: str,
+    required: Sequence[str],
+    versions: Iterable[asyncpg.Record | Mapping[str, Any]],
+    start: datetime,
+    until: datetime,
+    grace: timedelta = timedelta(0),
+) -> list[EvidenceDeviation]:
+    """The occurrences due in ``(start, until]`` not covered on time, oldest first.
+
+    ``versions`` are accepted versions: ``evidence_type``, ``period``, ``valid_from``,
+    ``valid_until``, ``accepted_at``, ``item_id`` and ``version`` each.
+    """
+    if frequency not in RECURRING or not required:
+        return []
+    types = list(dict.fromkeys(required))
+    # occurrence label -> evidence type -> the versions covering it
+    covering: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for v in versions:
+        moment = covered_moment(v, frequency)
+        if moment is not None and v["accepted_at"] is not None:
+            label = occurrence_at(moment, frequency).label
+            covering.setdefault(label, {}).setdefault(v["evidence_type"], []).append(v)
+    out: list[EvidenceDeviation] = []
+    for occ in occurrences_due(frequency, start - grace, until - grace):
+        due = occ.due + grace
+        have = covering.get(occ.label, {})
+        lacking = [t for t in types if not any(v["accepted_at"] <= due for v in have.get(t, []))]
+        if not lacking:
+            continue
+        # Per lacking type, the first version accepted after the due date (if any was).
+        late = {
+            t: min(have[t], key=lambda v: (v["accepted_at"], v["item_id"], v["version"])) for t in lacking if t in have
+        }
+        absent = [t for t in lacking if t not in late]
+        when = f"The {frequency} occurrence {occ.label} fell due on {due:%Y-%m-%d %H:%M} UTC"
+        if absent:
+            reason = f"{when} without accepted {', '.join(absent)} evidence"
+            if late:
+                reason += f"; {', '.join(late)} evidence was accepted late"
+            kind: Literal["missed", "late"] = "missed"
+            resolved = None
+        else:
+            resolved = max(v["accepted_at"] for v in late.values())
+            reason = (
+                f"{when}; its {', '.join(late)} evidence was accepted late, the last on {resolved:%Y-%m-%d %H:%M} UTC"
+            )
+            kind = "late"
+        out.append(
+            EvidenceDeviation(
+                kind=kind,
+                label=occ.label,
+                frequency=frequency,
+                start=occ.start,
+                end=occ.due,
+                due=due,
+                detected_at=due,
+                resolved_at=resolved,
+                missing_types=absent,
+                late_types=list(late),
+                covered_late_by=sorted({_version_label(v) for v in late.values()}),
+                reason=reason + ".",
+            )
+        )
+    return out
 
 
 def missed(
     frequency: str,
     required: Sequence[str],
-    items: Iterable[asyncpg.Record | dict[str, Any]],
+    versions: Iterable[asyncpg.Record | Mapping[str, Any]],
     start: datetime,
     until: datetime,
+    grace: timedelta = timedelta(0),
 ) -> list[MissedOccurrence]:
-    """The occurrences due in ``(start, until]`` lacking accepted evidence of some required type."""
-    if frequency not in RECURRING or not required:
-        return []
-    covered: dict[str, set[str]] = {}
-    for item in items:
-        moment = covered_moment(item, frequency)
-        if moment is not None:
-            covered.setdefault(occurrence_at(moment, frequency).label, set()).add(item["evidence_type"])
-    out = []
-    for occ in occurrences_due(frequency, start, until):
-        lacking = [t for t in dict.fromkeys(required) if t not in covered.get(occ.label, set())]
-        if lacking:
-            out.append(
-                MissedOccurrence(
-                    label=occ.label,
-                    frequency=frequency,
-                    start=occ.start,
-                    due=occ.due,
-                    missing_types=lacking,
-                    reason=f"The {frequency} occurrence {occ.label} fell due on {occ.due:%Y-%m-%d} without accepted"
-                    f" {', '.join(lacking)} evidence.",
-                )
-            )
-    return out
+    """The occurrences due in ``(start, until]`` still lacking accepted evidence of some required type."""
+    return [
+        MissedOccurrence(
+            label=d.label,
+            frequency=d.frequency,
+            start=d.start,
+            due=d.due,
+            missing_types=d.missing_types,
+            reason=d.reason,
+        )
+        for d in occurrence_deviations(frequency, required, versions, start, until, grace)
+        if d.kind == "missed"
+    ]
 
 
-class _HasMissed(Protocol):
+class _HasEvidenceDeviations(Protocol):
     control_id: str
+    deviation_count: int
+    open_count: int
     missed_occurrences: list[MissedOccurrence]
+    evidence_deviations: list[EvidenceDeviation]
+
+
+async def recurring_evidence_controls(conn: asyncpg.Connection) -> set[str]:
+    """Active controls that owe evidence per occurrence (they have deviations even without checks)."""
+    rows = await conn.fetch(
+        "SELECT control_id FROM controls WHERE state = 'active' AND frequency = ANY($1::text[])"
+        " AND jsonb_array_length(evidence) > 0",
+        list(RECURRING),
+    )
+    return {r["control_id"] for r in rows}
 
 
 async def attach_missed_occurrences(
-    conn: asyncpg.Connection, controls: Sequence[_HasMissed], start: datetime, until: datetime
+    conn: asyncpg.Connection,
+    controls: Sequence[_HasEvidenceDeviations],
+    start: datetime,
+    until: datetime,
+    grace: timedelta = timedelta(0),
 ) -> None:
-    """Fill each listed control's ``missed_occurrences`` for the period ``(start, until]``.
+    """Fill each listed control's evidence deviations for the period ``(start, until]``.
 
-    Occurrences due before the control existed are not owed.
+    ``evidence_deviations`` gets the missed and late occurrences, ``missed_occurrences`` the missed
+    ones; both are added to the control's ``deviation_count``, the missed ones to its
+    ``open_count``. Occurrences due before the control existed are not owed.
     """
     if not controls or until <= start:
         return
@@ -168,14 +280,30 @@ async def attach_missed_occurrences(
     if not definitions:
         return
     rows = await conn.fetch(
-        "SELECT item_id, evidence_type, control_ids, valid_until, period FROM evidence_items"
-        " WHERE control_ids && $1::text[] AND accepted_version IS NOT NULL AND status <> 'deleted'",
+        "SELECT v.item_id, v.version, v.accepted_at, v.valid_from, v.valid_until, i.evidence_type, i.control_ids,"
+        " i.period FROM evidence_versions v JOIN evidence_items i ON i.item_id = v.item_id"
+        " WHERE v.accepted_at IS NOT NULL AND v.deleted_at IS NULL AND i.status <> 'deleted'"
+        " AND i.control_ids && $1::text[]",
         [d["control_id"] for d in definitions],
     )
     by_id = {c.control_id: c for c in controls}
     for d in definitions:
         required = [e["type"] for e in d["evidence"]]
-        items = [r for r in rows if d["control_id"] in r["control_ids"] and r["evidence_type"] in required]
-        by_id[d["control_id"]].missed_occurrences = missed(
-            d["frequency"], required, items, max(start, d["created_at"]), until
-        )
+        versions = [r for r in rows if d["control_id"] in r["control_ids"] and r["evidence_type"] in required]
+        found = occurrence_deviations(d["frequency"], required, versions, max(start, d["created_at"]), until, grace)
+        control = by_id[d["control_id"]]
+        control.evidence_deviations = found
+        control.missed_occurrences = [
+            MissedOccurrence(
+                label=f.label,
+                frequency=f.frequency,
+                start=f.start,
+                due=f.due,
+                missing_types=f.missing_types,
+                reason=f.reason,
+            )
+            for f in found
+            if f.kind == "missed"
+        ]
+        control.deviation_count += len(found)
+        control.open_count += len(control.missed_occurrences)

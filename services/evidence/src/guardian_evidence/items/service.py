@@ -406,6 +406,7 @@ class EvidenceService:
                     decision=body.decision,
                     reviewer=reviewer,
                     reviewed_at=now.isoformat(),
+                    version_valid_from=valid_from.isoformat() if valid_from else None,
                     version_valid_until=valid_to.isoformat() if valid_to else None,
                 ),
                 now,
@@ -639,6 +640,19 @@ def _event_data(item: ItemOut, **extra: Any) -> dict[str, Any]:
         "accepted_version": item.accepted_version,
         "valid_until": item.valid_until.isoformat() if item.valid_until else None,
         "latest_version": item.latest_version,
+        # Every reviewed version's decision and times (reviews are immutable), so a consumer keeps
+        # the item's acceptance history whatever order, or however often, events reach it.
+        "reviews": [
+            {
+                "version": v.version,
+                "decision": v.review.decision,
+                "reviewed_at": v.review.reviewed_at.isoformat(),
+                "valid_from": v.review.valid_from.isoformat() if v.review.valid_from else None,
+                "valid_until": v.review.valid_until.isoformat() if v.review.valid_until else None,
+            }
+            for v in item.versions
+            if v.review is not None
+        ],
         **extra,
     }
 

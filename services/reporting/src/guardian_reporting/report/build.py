@@ -342,7 +342,26 @@ def deviations_from_history(answer: DeviationsAnswer) -> DeviationSection:
                 reopened=d.reopened,
                 acceptance_id=", ".join(d.acceptance_ids) or None,
             )
-    items = sorted(merged.values(), key=lambda r: (r.detected_at or datetime.min.replace(tzinfo=UTC), r.check_id or ""))
+    rows = list(merged.values())
+    for control in answer.controls:
+        # A recurring procedural control's occurrence without evidence accepted by its due date.
+        for e in control.evidence_deviations:
+            resolved = e.resolved_at
+            rows.append(
+                DeviationRow(
+                    control_ids=[control.control_id],
+                    check_id=None,
+                    resource_arn=None,
+                    detected_at=e.detected_at,
+                    resolved_at=resolved,
+                    time_to_resolve_days=(
+                        round((resolved - e.detected_at).total_seconds() / 86400, 4) if resolved is not None else None
+                    ),
+                    sla="no_sla",
+                    reason=f"Evidence for {e.label} ({e.frequency}) {e.kind}: {e.reason}",
+                )
+            )
+    items = sorted(rows, key=lambda r: (r.detected_at or datetime.min.replace(tzinfo=UTC), r.check_id or ""))
     return DeviationSection(
         available=True,
         source="history",

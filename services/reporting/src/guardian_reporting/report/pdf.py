@@ -456,12 +456,12 @@ def _monitoring(report: Report, st: _Styles, width: float) -> list[Flowable]:
         if dev.items:
             out.append(
                 _table(
-                    ["Controls", "Check", "Resource", "Detected", "Resolved", "SLA", "Acceptance"],
+                    ["Controls", "Check", "Resource or occurrence", "Detected", "Resolved", "SLA", "Acceptance"],
                     [
                         [
                             ", ".join(d.control_ids) or "-",
-                            d.check_id or "-",
-                            d.resource_arn or "-",
+                            d.check_id or "evidence",
+                            d.resource_arn or d.reason or "-",
                             _when(d.detected_at),
                             _when(d.resolved_at) if d.resolved_at else "open",
                             _sla_text(d.sla_days, d.time_to_resolve_days, d.sla),
