@@ -159,12 +159,27 @@ def test_validate_refuses_a_rule_reusing_a_built_in_id(cli: CliRunner, tmp_path:
     assert "must start with 'custom_'" in result.stderr
 
 
-def test_validate_warns_about_controls_the_bundled_library_lacks(cli: CliRunner, tmp_path: Path) -> None:
+def test_validate_refuses_controls_neither_bundled_nor_listed_as_the_company_s(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GUARDIAN_CONTROL_IDS", raising=False)
     path = tmp_path / "own.yaml"
     path.write_text(RULE.replace("[GRD-DATA-02]", "[ACME-7]"), encoding="utf-8")
     result = cli.invoke(app, ["checks", "validate", str(path)])
-    assert result.exit_code == 0, result.output
-    assert "names control ACME-7, which the bundled control library does not define" in result.stderr
+    assert result.exit_code == 2
+    assert (
+        f"{path}:12: rule custom_bucket_has_owner: control ACME-7 is neither in Guardian's bundled control "
+        "library nor among the company's controls listed in GUARDIAN_CONTROL_IDS"
+    ) in result.stderr
+    # Listed as the company's own (option or environment, as the evaluator reads it), it is accepted.
+    listed = cli.invoke(app, ["checks", "validate", str(path), "--control-id", "ACME-7"])
+    assert listed.exit_code == 0, listed.output
+    assert "-> ACME-7" in listed.stdout
+    monkeypatch.setenv("GUARDIAN_CONTROL_IDS", "ACME-6,ACME-7")
+    assert cli.invoke(app, ["checks", "validate", str(path)]).exit_code == 0
+    bad = cli.invoke(app, ["checks", "validate", str(path), "--control-id", "acme 7"])
+    assert bad.exit_code == 2
+    assert "is not a control id" in bad.stderr
 
 
 def test_validate_a_missing_file_exits_2(cli: CliRunner, tmp_path: Path) -> None:

@@ -400,8 +400,10 @@ DEPLOY_POLICY_NAME = f"{PREFIX}-ci-deploy"
 MOTO_CANNOT_SERVE: dict[str, str] = {
     "accessanalyzer": "moto has no IAM Access Analyzer",
     "backup": "moto does not implement ListProtectedResources",
+    "cloudtrail_events": "moto does not implement CloudTrail LookupEvents",
     "dlm": "moto has no Data Lifecycle Manager",
     "inspector2": "moto does not report an account's Inspector status until it is enabled",
+    "macie": "moto does not implement GetAutomatedDiscoveryConfiguration",
     "ssm": "moto answers DescribeInstanceInformation with an error",
 }
 

@@ -183,3 +183,26 @@ def test_soc2_posture_ignores_controls_that_serve_only_cis() -> None:
     iam_01 = next(c for c in posture.controls if c.id == "GRD-IAM-01")
     assert iam_01.categories == ["security"]
     assert [r.id for r in posture.requirements] == [r.id for r in soc2.requirements]
+
+
+def test_full_admin_policies_of_both_kinds_decide_recommendation_1_16() -> None:
+    [control] = _library().for_requirement("CIS-1.16")
+    # Customer-managed "*:*" policies and the AWS managed AdministratorAccess are both checked on every
+    # scan, so the recommendation needs no evidence item to pass.
+    assert set(control.checks) == {"iam_policy_no_full_admin", "iam_admin_access_policy_not_attached"}
+    assert control.evidence == []
+    assert "CC6.3" in {m.id for m in control.requirements}
+    posture = _posture(_all_pass_facts())
+    assert {r.id: r for r in posture.requirements}["CIS-1.16"].status is ControlStatus.PASS
+    failing = _posture(_all_pass_facts(failing="iam_admin_access_policy_not_attached"))
+    assert {r.id for r in failing.requirements if r.status is ControlStatus.FAIL} == {"CIS-1.16"}
+
+
+def test_macie_decides_recommendation_2_1_3_and_serves_confidentiality() -> None:
+    controls = {c.id: c for c in _library().for_requirement("CIS-2.1.3")}
+    assert controls["GRD-DATA-A7"].checks == ["macie_sensitive_data_discovery"]
+    mapped = {m.id: m.rationale for m in controls["GRD-DATA-A7"].requirements}
+    assert set(mapped) == {"CIS-2.1.3", "C1.1"}
+    assert all(r.strip() for r in mapped.values())
+    failing = _posture(_all_pass_facts(evidence_met=set(_cis_controls()), failing="macie_sensitive_data_discovery"))
+    assert {r.id for r in failing.requirements if r.status is ControlStatus.FAIL} == {"CIS-2.1.3"}

@@ -5,7 +5,7 @@ it in the catalogue (``CheckInfo.controls``), compliance stores the catalogue as
 evaluator's engine judges two buckets with the rule, and the verdicts go through compliance's
 evaluation path. The control the rule names then lists the custom check and takes its findings into
 its status; a control the rule does not name is untouched, and a rule naming an unknown control adds
-nothing anywhere.
+nothing anywhere but is listed, with the reason, in the framework mapping's ``unknown_mappings``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,12 @@ from guardian_compliance.clock import ManualClock
 from guardian_compliance.consumers import apply_evaluations
 from guardian_compliance.frameworks.model import Control
 from guardian_compliance.inventory.repository import InventoryRepository
-from guardian_compliance.scans.custom_mappings import declared_mappings, unknown_controls, with_declared_checks
+from guardian_compliance.scans.custom_mappings import (
+    declared_mappings,
+    unknown_controls,
+    unknown_mappings,
+    with_declared_checks,
+)
 from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
 from guardian_evaluator.custom_rules import CustomCheck, catalogue_version_of, load_rule_files
@@ -289,6 +294,11 @@ def test_declared_mappings_are_read_from_the_stored_catalogue() -> None:
     assert merged.checks == [ENC, "custom_other", OWNER]
     assert with_declared_checks([control], {}) == [control]
     assert unknown_controls([control], mapped) == {"TST-GHOST": [OWNER]}
+    [ghost] = unknown_mappings([control], mapped)
+    assert (ghost.control_id, ghost.checks, ghost.reason) == ("TST-GHOST", [OWNER], "not_in_matrix")
+    assert OWNER in ghost.detail
+    [retired] = unknown_mappings([], {"TST-OWN": ["custom_other"]}, retired={"TST-OWN"})
+    assert (retired.reason, "retired" in retired.detail) == ("retired", True)
 
 
 # --------------------------------------------------------------------------------------------- the mapping API
@@ -337,6 +347,21 @@ async def test_the_mapping_lists_requirements_controls_checks_evidence_and_ratio
     ]
     assert own["checks"][1]["title"] == "Buckets name their owner"
     assert soc2["catalogue_version"] == catalogue_version_of([chk])
+    # The rule also names TST-GHOST, which the matrix does not hold: listed, never silently dropped.
+    assert [(u["control_id"], u["checks"], u["reason"]) for u in soc2["unknown_mappings"]] == [
+        ("TST-GHOST", [OWNER], "not_in_matrix")
+    ]
+    assert "TST-GHOST" in soc2["unknown_mappings"][0]["detail"]
+    assert body["unknown_mappings"] == []  # before the catalogue arrived, nothing was declared
+
+    # Retiring a control a rule names turns its mapping unknown too, saying why.
+    retired = await client.post("/api/v1/controls/TST-OWN/retire", json={"note": "merged into another"})
+    assert retired.status_code == 200, retired.text
+    cis = (await client.get("/api/v1/frameworks/cis_aws/mapping")).json()
+    assert [(u["control_id"], u["reason"]) for u in cis["unknown_mappings"]] == [
+        ("TST-GHOST", "not_in_matrix"),
+        ("TST-OWN", "retired"),
+    ]
 
 
 async def test_the_mapping_of_an_unknown_framework_is_a_404(http: tuple[httpx.AsyncClient, asyncpg.Pool, str]) -> None:

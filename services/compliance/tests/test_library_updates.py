@@ -107,8 +107,14 @@ def start(
     return run
 
 
-def newer(version: str, changes: dict[str, dict[str, Any]], extra: tuple[Control, ...] = ()) -> ControlLibrary:
-    """The bundled library with additions to some controls (and new controls appended)."""
+def newer(
+    version: str,
+    changes: dict[str, dict[str, Any]],
+    extra: tuple[Control, ...] = (),
+    removed: dict[str, dict[str, Any]] | None = None,
+) -> ControlLibrary:
+    """The bundled library with additions to some controls, removals from some (``removed``: check ids,
+    criterion ids, evidence descriptions), and new controls appended."""
     base = bundled_library()
     controls = []
     for control in base.controls:
@@ -119,6 +125,15 @@ def newer(version: str, changes: dict[str, dict[str, Any]], extra: tuple[Control
                     "checks": [*control.checks, *add.get("checks", [])],
                     "requirements": [*control.requirements, *add.get("requirements", [])],
                     "evidence": [*control.evidence, *add.get("evidence", [])],
+                }
+            )
+        drop = (removed or {}).get(control.id)
+        if drop is not None:
+            control = control.model_copy(
+                update={
+                    "checks": [c for c in control.checks if c not in drop.get("checks", [])],
+                    "requirements": [m for m in control.requirements if m.id not in drop.get("requirements", [])],
+                    "evidence": [e for e in control.evidence if e.description not in drop.get("evidence", [])],
                 }
             )
         controls.append(control)
@@ -269,3 +284,94 @@ async def test_a_dismissed_update_is_not_proposed_again_and_a_newer_note_superse
         assert opened[0]["additions"]["evidence"] == []
         by_control = await app.get("/api/v1/controls/library-updates", control_id="GRD-IAM-01")
         assert by_control["items"] == []
+
+
+# --------------------------------------------------------------------------------------------- removals
+
+DROPPED_CHECK = "GRD-IAM-A9"  # nobody edits it; the library drops one of its checks and a criterion
+DROPPED_EVIDENCE = "GRD-IAM-A5"  # nobody edits it; the library drops its evidence requirement
+EDITED_DROP = "GRD-LOG-A8"  # the company edits it; the library drops its read-events check and CIS-3.9
+
+
+def requirement_ids(control: dict[str, Any]) -> list[str]:
+    return [m["id"] for m in control["requirements"]]
+
+
+async def test_a_newer_library_removes_what_it_dropped_unless_the_company_edited_the_control(
+    start: Callable[[ControlLibrary | None, datetime], contextlib.AbstractAsyncContextManager[App]],
+) -> None:
+    bundled = {c.id: c for c in bundled_library().controls}
+    [evidence] = bundled[DROPPED_EVIDENCE].evidence
+    v2 = newer(
+        "2.0",
+        {},
+        removed={
+            DROPPED_CHECK: {"checks": ["iam_admin_access_policy_not_attached"], "requirements": ["CC6.3"]},
+            DROPPED_EVIDENCE: {"evidence": [evidence.description]},
+            EDITED_DROP: {"checks": ["cloudtrail_s3_read_data_events"], "requirements": ["CIS-3.9"]},
+        },
+    )
+    async with start(None, T0) as app:
+        edited = await app.call("PATCH", f"/api/v1/controls/{EDITED_DROP}", json={"owner": "Detection"})
+        assert edited.status_code == 200, edited.text
+
+    async with start(v2, T0 + timedelta(days=5)) as app:
+        # Unedited controls lose what the library dropped, as a recorded library change that names it.
+        control = await app.get(f"/api/v1/controls/{DROPPED_CHECK}")
+        assert versions(control) == [(1, "import", "guardian-default"), (2, "library_update", LIBRARY_AUTHOR)]
+        assert control["checks"] == ["iam_policy_no_full_admin"]
+        assert requirement_ids(control) == ["CIS-1.16"]
+        note = control["versions"][-1]["note"]
+        assert "removed check iam_admin_access_policy_not_attached; criterion CC6.3" in note
+        no_evidence = await app.get(f"/api/v1/controls/{DROPPED_EVIDENCE}")
+        assert no_evidence["evidence"] == []
+        assert versions(no_evidence)[-1] == (2, "library_update", LIBRARY_AUTHOR)
+        assert evidence.description in no_evidence["versions"][-1]["note"]
+
+        # The edited control keeps the company's version, removals included; the note lists them.
+        kept = await app.get(f"/api/v1/controls/{EDITED_DROP}")
+        assert (kept["version"], kept["owner"]) == (2, "Detection")
+        assert "cloudtrail_s3_read_data_events" in kept["checks"]
+        assert "CIS-3.9" in requirement_ids(kept)
+        [update] = (await app.get("/api/v1/controls/library-updates", state="open"))["items"]
+        assert update["control_id"] == EDITED_DROP
+        assert update["additions"] == {"checks": [], "requirements": [], "evidence": []}
+        assert update["removals"]["checks"] == ["cloudtrail_s3_read_data_events"]
+        assert [m["id"] for m in update["removals"]["requirements"]] == ["CIS-3.9"]
+        assert await audit_actions(app.pool) == [
+            ("control.library_updated", DROPPED_EVIDENCE, "Guardian"),
+            ("control.library_updated", DROPPED_CHECK, "Guardian"),
+            ("control.library_removal_withheld", EDITED_DROP, "Guardian"),
+        ]
+
+    # The same library again changes nothing and removes nothing twice.
+    async with start(v2, T0 + timedelta(days=6)) as app:
+        assert (await app.get(f"/api/v1/controls/{DROPPED_CHECK}"))["version"] == 2
+        assert len((await app.get("/api/v1/controls/library-updates"))["items"]) == 1
+
+        # Accepting the note applies the removals to the edited control; the company's owner stays.
+        accepted = await app.call("POST", f"/api/v1/controls/library-updates/{update['id']}/accept")
+        assert accepted.status_code == 200, accepted.text
+        control = await app.get(f"/api/v1/controls/{EDITED_DROP}")
+        assert control["owner"] == "Detection"
+        assert control["checks"] == ["cloudtrail_s3_write_data_events"]
+        assert "CIS-3.9" not in requirement_ids(control)
+        assert versions(control)[-1] == (3, "library_update", LIBRARY_AUTHOR)
+        assert "removed check cloudtrail_s3_read_data_events; criterion CIS-3.9" in control["versions"][-1]["note"]
+
+
+async def test_a_removal_the_company_already_made_itself_proposes_nothing(
+    start: Callable[[ControlLibrary | None, datetime], contextlib.AbstractAsyncContextManager[App]],
+) -> None:
+    async with start(None, T0) as app:
+        edited = await app.call(
+            "PATCH", f"/api/v1/controls/{EDITED_DROP}", json={"checks": ["cloudtrail_s3_write_data_events"]}
+        )
+        assert edited.status_code == 200, edited.text
+
+    v2 = newer("2.0", {}, removed={EDITED_DROP: {"checks": ["cloudtrail_s3_read_data_events"]}})
+    async with start(v2, T0 + timedelta(days=1)) as app:
+        assert (await app.get("/api/v1/controls/library-updates"))["items"] == []
+        control = await app.get(f"/api/v1/controls/{EDITED_DROP}")
+        assert (control["version"], control["checks"]) == (2, ["cloudtrail_s3_write_data_events"])
+        assert await audit_actions(app.pool) == []

@@ -19,7 +19,7 @@ def create_app(settings: EvaluatorSettings | None = None) -> FastAPI:
     settings = settings or EvaluatorSettings()
     load_all()
     # A bad rule file or parameter override stops the service here, before anything is published.
-    load_and_install(settings.rules_dir)
+    load_and_install(settings.rules_dir, company_controls=settings.control_ids)
     overrides = settings.check_overrides(REGISTRY)
 
     async def on_start(runtime: Runtime) -> None:

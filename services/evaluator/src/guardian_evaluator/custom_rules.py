@@ -14,7 +14,7 @@ A rule file holds ``rules:``, a list of rules::
           pass: Bucket {name} names its owner
           fail: Bucket {name} has no owner tag
         remediation: "aws s3api put-bucket-tagging --bucket {name} ..."
-        controls: [GRD-DATA-02]                  # the controls this check serves
+        controls: [GRD-DATA-02]                  # the controls this check serves (known ids only)
         version: 1                               # optional; raise it when the rule changes
 
 A condition reads ``resource.configuration``, ``resource.tags``, ``resource.name``,
@@ -24,8 +24,9 @@ Reason templates may name ``{id}``, ``{title}``, ``{name}``, ``{arn}``, ``{regio
 
 Every problem is reported with its file and line, all at once: a YAML error, an unknown or missing
 key, a CEL syntax error, a name or function CEL does not know here, a resource type no collector
-emits, a duplicate id. The evaluator refuses to start on any of them; ``guardian checks validate``
-exits 2.
+emits, a duplicate id, a control id that is malformed or that names no known control (the bundled control
+library's, plus the company's own listed in ``GUARDIAN_CONTROL_IDS``: see :mod:`control_ids`). The
+evaluator refuses to start on any of them; ``guardian checks validate`` exits 2.
 
 Never a false PASS: a configuration field the rule reads that is listed in
 ``configuration._errors`` makes the verdict ERROR before the condition runs (a rule that reads
@@ -54,6 +55,7 @@ from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError, CELUnsupportedError, base_functions
 
 from guardian_common.events import CheckCatalogue, CheckInfo, Severity
+from guardian_evaluator.control_ids import CONTROL_ID, ENV_VAR, known_control_ids
 from guardian_evaluator.registry import (
     REGISTRY,
     Check,
@@ -474,8 +476,29 @@ def _compile(
     return env.program(tree), reads
 
 
+def _control_problems(controls: list[str], known: Collection[str] | None) -> list[str]:
+    """Why some of a rule's control ids cannot be mapped: malformed, or (when ``known`` is given) unknown."""
+    reasons = []
+    for control_id in controls:
+        if not CONTROL_ID.match(control_id.strip()):
+            reasons.append(
+                f"control id {control_id!r} is malformed (capital letters, digits, '-', '_' or '.', "
+                "2 to 64 characters, e.g. GRD-DATA-02)"
+            )
+        elif known is not None and control_id.strip() not in known:
+            reasons.append(
+                f"control {control_id.strip()} is neither in Guardian's bundled control library nor among the "
+                f"company's controls listed in {ENV_VAR}: its findings would count nowhere"
+            )
+    return reasons
+
+
 def _rule(
-    rule: Any, file: str, kinds: Mapping[str, Provider], env: celpy.Environment
+    rule: Any,
+    file: str,
+    kinds: Mapping[str, Provider],
+    env: celpy.Environment,
+    known_controls: Collection[str] | None = None,
 ) -> tuple[CustomCheck | None, list[RuleProblem]]:
     problems: list[RuleProblem] = []
     if not isinstance(rule, _Located):
@@ -520,6 +543,9 @@ def _rule(
         controls = []
     elif len(set(controls)) != len(controls):
         refuse("controls", "controls names the same control twice")
+    else:
+        for reason in _control_problems(controls, known_controls):
+            refuse("controls", reason)
     reasons = rule.get("reasons")
     pass_reason = fail_reason = ""
     if "reasons" in rule and (not isinstance(reasons, _Located) or set(reasons) != {"pass", "fail"}):
@@ -583,7 +609,9 @@ def _rule(
     return check, problems
 
 
-def _parse_file(path: Path, kinds: Mapping[str, Provider], env: celpy.Environment) -> _FileResult:
+def _parse_file(
+    path: Path, kinds: Mapping[str, Provider], env: celpy.Environment, known_controls: Collection[str] | None
+) -> _FileResult:
     result = _FileResult()
     file = str(path)
     try:
@@ -613,17 +641,21 @@ def _parse_file(path: Path, kinds: Mapping[str, Provider], env: celpy.Environmen
         result.problems.append(RuleProblem(file, document.lines["rules"], "'rules' must be a list of rules"))
         return result
     for rule in rules:
-        check, problems = _rule(rule, file, kinds, env)
+        check, problems = _rule(rule, file, kinds, env, known_controls)
         result.problems.extend(problems)
         if check is not None:
             result.checks.append(check)
     return result
 
 
-def load_rule_files(paths: Iterable[Path], *, existing: Collection[str] = ()) -> list[CustomCheck]:
+def load_rule_files(
+    paths: Iterable[Path], *, existing: Collection[str] = (), known_controls: Collection[str] | None = None
+) -> list[CustomCheck]:
     """Parse and validate rule files; every problem of every file is raised together.
 
     ``existing`` holds the ids already registered (the built-in checks): a rule may not reuse one.
+    ``known_controls`` holds the control ids a rule may name (see :func:`control_ids.known_control_ids`);
+    ``None`` checks their form only (a tool that does not know the deployment's controls).
     """
     kinds = providers()
     env = celpy.Environment()
@@ -631,7 +663,7 @@ def load_rule_files(paths: Iterable[Path], *, existing: Collection[str] = ()) ->
     problems: list[RuleProblem] = []
     seen: dict[str, str] = {}
     for path in paths:
-        result = _parse_file(path, kinds, env)
+        result = _parse_file(path, kinds, env, known_controls)
         problems.extend(result.problems)
         for chk in result.checks:
             file, _, line = chk.source.rpartition(":")
@@ -656,8 +688,10 @@ def rule_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix in RULE_FILE_SUFFIXES)
 
 
-def load_rules_dir(directory: Path, *, existing: Collection[str] = ()) -> list[CustomCheck]:
-    return load_rule_files(rule_files(directory), existing=existing)
+def load_rules_dir(
+    directory: Path, *, existing: Collection[str] = (), known_controls: Collection[str] | None = None
+) -> list[CustomCheck]:
+    return load_rule_files(rule_files(directory), existing=existing, known_controls=known_controls)
 
 
 def install(checks: Iterable[CustomCheck], registry: Registry = REGISTRY) -> list[CustomCheck]:
@@ -681,12 +715,16 @@ def install(checks: Iterable[CustomCheck], registry: Registry = REGISTRY) -> lis
     return fresh
 
 
-def load_and_install(directory: Path | None, registry: Registry = REGISTRY) -> list[CustomCheck]:
-    """What the evaluator does at start-up: every rule of ``directory`` validated, then registered."""
+def load_and_install(
+    directory: Path | None, registry: Registry = REGISTRY, *, company_controls: Iterable[str] = ()
+) -> list[CustomCheck]:
+    """What the evaluator does at start-up: every rule of ``directory`` validated, then registered.
+
+    A rule may name the bundled library's controls and ``company_controls`` (``GUARDIAN_CONTROL_IDS``)."""
     if directory is None:
         return []
     builtin = {c.id for c in registry if not isinstance(c, CustomCheck)}
-    checks = load_rules_dir(directory, existing=builtin)
+    checks = load_rules_dir(directory, existing=builtin, known_controls=known_control_ids(company_controls))
     install(checks, registry)
     return checks
 

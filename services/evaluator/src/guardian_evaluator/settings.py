@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from guardian_common.settings import ServiceSettings
+from guardian_evaluator.control_ids import parse_control_ids
 from guardian_evaluator.registry import Registry
 
 
@@ -14,6 +16,9 @@ class EvaluatorSettings(ServiceSettings):
     batch_size: int = Field(default=256, ge=1, le=5000)
     # Folder of custom rule files (*.yaml), loaded and validated at start-up (GUARDIAN_RULES_DIR).
     rules_dir: Path | None = None
+    # The company's own control ids a rule file may name besides the bundled library's
+    # (GUARDIAN_CONTROL_IDS: comma-separated, or a JSON list); a rule naming any other is refused.
+    control_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Per-check parameter overrides as JSON (GUARDIAN_CHECK_PARAMETERS), e.g.
     # {"rds_instance_backups_enabled": {"min_retention_days": 14}}.
     check_parameters: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -28,6 +33,11 @@ class EvaluatorSettings(ServiceSettings):
     criticality_critical_value: str = Field(default="critical", min_length=1)
     # Off by default: an untagged data store is then not judged by the classification checks at all.
     fail_untagged_data_stores: bool = False
+
+    @field_validator("control_ids", mode="before")
+    @classmethod
+    def _control_ids(cls, value: Any) -> list[str]:
+        return parse_control_ids(value)
 
     @model_validator(mode="after")
     def _classification_consistent(self) -> EvaluatorSettings:

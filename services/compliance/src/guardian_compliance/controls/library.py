@@ -13,9 +13,20 @@ from guardian_common.auth import Principal
 from guardian_common.errors import BadRequest, Conflict, NotFound
 from guardian_compliance.clock import Clock
 from guardian_compliance.controls.library_repository import LibraryRepository
-from guardian_compliance.controls.library_sync import LIBRARY_AUTHOR, apply_additions, record_change
+from guardian_compliance.controls.library_sync import (
+    LIBRARY_AUTHOR,
+    apply_additions,
+    apply_removals,
+    describe_removals,
+    record_change,
+)
 from guardian_compliance.controls.repository import ControlRepository, definition_of
-from guardian_compliance.controls.schemas import LibraryAdditions, LibraryUpdateList, LibraryUpdateOut
+from guardian_compliance.controls.schemas import (
+    LibraryAdditions,
+    LibraryRemovals,
+    LibraryUpdateList,
+    LibraryUpdateOut,
+)
 from guardian_compliance.controls.service import ControlRetired, known_checks, problems
 from guardian_compliance.frameworks.model import bundled_library, library_version
 from guardian_compliance.outbox import OUTBOX, emit
@@ -33,6 +44,7 @@ def _out(row: asyncpg.Record) -> LibraryUpdateOut:
         control_id=row["control_id"],
         library_version=row["library_version"],
         additions=LibraryAdditions.model_validate(row["additions"]),
+        removals=LibraryRemovals.model_validate(row["removals"]),
         state=row["state"],
         created_at=row["created_at"],
         decided_by=row["decided_by"],
@@ -63,7 +75,8 @@ class LibraryUpdateService:
         )
 
     async def accept(self, update_id: str, principal: Principal, note: str | None) -> LibraryUpdateOut:
-        """Apply the note's additions the control does not have yet, as a new version of it."""
+        """Apply the note's additions the control does not have yet, and its removals the control still
+        has, as a new version of it."""
         now = self.clock.now()
         by = _who(principal)
         async with db.transaction(self.pool) as conn:
@@ -75,7 +88,7 @@ class LibraryUpdateService:
             if control["state"] != "active":
                 raise ControlRetired(f"Control {row['control_id']} is retired; its library update cannot apply.")
             current = definition_of(control)
-            candidate = apply_additions(current, row["additions"])
+            candidate = apply_removals(apply_additions(current, row["additions"]), row["removals"])
             definition, found = problems(candidate, await known_checks(conn), current["checks"])
             if definition is None:
                 # E.g. a criterion or check this deployment no longer knows: nothing is applied.
@@ -86,7 +99,9 @@ class LibraryUpdateService:
                     by=LIBRARY_AUTHOR,
                     at=now,
                     change="library_update",
-                    note=f"library {row['library_version']}, accepted by {by}" + (f": {note}" if note else ""),
+                    note=f"library {row['library_version']}, accepted by {by}"
+                    + (f"; {dropped}" if (dropped := describe_removals(row["removals"])) else "")
+                    + (f": {note}" if note else ""),
                 )
                 await record_change(
                     conn,

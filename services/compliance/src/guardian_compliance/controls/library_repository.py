@@ -66,17 +66,21 @@ class LibraryRepository:
         additions: dict[str, Any],
         bundled: dict[str, Any],
         at: datetime,
+        removals: dict[str, Any] | None = None,
     ) -> bool:
         """A new open note; an open older note on the control is superseded. False if this version's note exists."""
         inserted = await self.conn.fetchval(
-            "INSERT INTO library_updates (update_id, control_id, library_version, additions, bundled, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (control_id, library_version) DO NOTHING RETURNING 1",
+            "INSERT INTO library_updates"
+            " (update_id, control_id, library_version, additions, bundled, created_at, removals)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (control_id, library_version) DO NOTHING RETURNING 1",
             update_id,
             control_id,
             version,
             additions,
             bundled,
             at,
+            removals or {"checks": [], "requirements": [], "evidence": []},
         )
         if inserted is None:
             return False

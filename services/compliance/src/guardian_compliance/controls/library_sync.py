@@ -3,10 +3,12 @@
 On start-up compliance compares the bundled library's version with the one it last compared.
 When it differs: bundled controls the matrix lacks are added; on controls the company never
 edited (every version by Guardian) the checks, criteria and evidence requirements the library
-added since the control's baseline are applied, as a new version attributed to
-``guardian (library update)``; a control the company edited gets a reviewable "library update
-available" note instead, which an editor accepts or dismisses. Nothing is ever removed or
-overwritten: a library that drops a check leaves it in place, and retired controls stay retired.
+added since the control's baseline are applied, and those it removed since then are removed, as
+one new version attributed to ``guardian (library update)`` whose note names the removals; a
+control the company edited keeps the company's version (their edit wins) and gets a reviewable
+"library update available" note listing the additions and the removals instead, which an editor
+accepts (both apply) or dismisses. A company's edit is never overwritten, retired controls stay
+retired, and a control the library drops altogether stays in the matrix.
 """
 
 from __future__ import annotations
@@ -69,6 +71,52 @@ def apply_additions(definition: dict[str, Any], added: dict[str, list[Any]]) -> 
         "requirements": [*definition["requirements"], *(m for m in added["requirements"] if m["id"] not in mapped)],
         "evidence": [*definition["evidence"], *(e for e in added["evidence"] if _key(e) not in evidence)],
     }
+
+
+def removals(bundled: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, list[Any]]:
+    """What the baseline had that the bundled definition no longer has: checks, criteria mappings
+    (by criterion, as the baseline mapped them), evidence."""
+    if baseline is None:
+        return {"checks": [], "requirements": [], "evidence": []}
+    mapped = {m["id"] for m in bundled.get("requirements", [])}
+    evidence = {_key(e) for e in bundled.get("evidence", [])}
+    return {
+        "checks": [c for c in baseline.get("checks", []) if c not in bundled.get("checks", [])],
+        "requirements": [m for m in baseline.get("requirements", []) if m["id"] not in mapped],
+        "evidence": [e for e in baseline.get("evidence", []) if _key(e) not in evidence],
+    }
+
+
+def present(definition: dict[str, Any], removed: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """The part of ``removed`` the definition still holds (the company may have removed some itself)."""
+    mapped = {m["id"] for m in definition["requirements"]}
+    evidence = {_key(e) for e in definition["evidence"]}
+    return {
+        "checks": [c for c in removed["checks"] if c in definition["checks"]],
+        "requirements": [m for m in removed["requirements"] if m["id"] in mapped],
+        "evidence": [e for e in removed["evidence"] if _key(e) in evidence],
+    }
+
+
+def apply_removals(definition: dict[str, Any], removed: dict[str, list[Any]]) -> dict[str, Any]:
+    """The definition without the removed checks, criteria mappings (by criterion) and evidence."""
+    checks = set(removed.get("checks", []))
+    criteria = {m["id"] for m in removed.get("requirements", [])}
+    evidence = {_key(e) for e in removed.get("evidence", [])}
+    return {
+        **definition,
+        "checks": [c for c in definition["checks"] if c not in checks],
+        "requirements": [m for m in definition["requirements"] if m["id"] not in criteria],
+        "evidence": [e for e in definition["evidence"] if _key(e) not in evidence],
+    }
+
+
+def describe_removals(removed: dict[str, list[Any]]) -> str:
+    """``removed check x; criterion CC1.1; evidence "..."`` (empty when nothing was removed)."""
+    parts = [f"check {c}" for c in removed.get("checks", [])]
+    parts += [f"criterion {m['id']}" for m in removed.get("requirements", [])]
+    parts += [f'evidence "{e["description"]}"' for e in removed.get("evidence", [])]
+    return f"removed {'; '.join(parts)}" if parts else ""
 
 
 def has_any(added: dict[str, list[Any]]) -> bool:
@@ -140,15 +188,21 @@ async def sync_library(conn: asyncpg.Connection, library: ControlLibrary, now: d
             continue
         baseline = baselines.get(cid) or first_versions.get(cid)
         added = additions(bundled, baseline)
-        if not has_any(added):
+        current = definition_of(row)
+        removed = present(current, removals(bundled, baseline))
+        if not has_any(added) and not has_any(removed):
             await lib.set_baseline(cid, version, bundled)
             continue
-        current = definition_of(row)
         if authors.get(cid, set()) <= GUARDIAN_AUTHORS:
-            updated = apply_additions(current, added)
+            updated = apply_removals(apply_additions(current, added), removed)
             if updated != current:
+                dropped = describe_removals(removed)
                 new_version = await controls.update(
-                    updated, by=LIBRARY_AUTHOR, at=now, change="library_update", note=f"library {version}"
+                    updated,
+                    by=LIBRARY_AUTHOR,
+                    at=now,
+                    change="library_update",
+                    note=f"library {version}" + (f": {dropped}" if dropped else ""),
                 )
                 await record_change(
                     conn, cid, new_version, LIBRARY_AUTHOR, "control.library_updated", current, updated, now
@@ -156,15 +210,42 @@ async def sync_library(conn: asyncpg.Connection, library: ControlLibrary, now: d
                 result.updated.append(cid)
             await lib.set_baseline(cid, version, bundled)
             continue
+        # The company edited this control: its version stays as it is (their edit wins, removals
+        # included); the note says what the library added and removed, for an editor to decide.
         update_id = f"libupd-{secrets.token_hex(6)}"
-        if await lib.add_update(update_id, cid, version, added, bundled, now):
+        if await lib.add_update(update_id, cid, version, added, bundled, now, removed):
             await emit(
                 conn,
                 "control.library_update_available",
                 f"library-update:{cid}:{version}",
-                {"update_id": update_id, "control_id": cid, "library_version": version, "additions": added},
+                {
+                    "update_id": update_id,
+                    "control_id": cid,
+                    "library_version": version,
+                    "additions": added,
+                    "removals": removed,
+                },
                 now,
             )
+            if has_any(removed):
+                # The audit log says the library removed something the company's edited control keeps.
+                await audit.record(
+                    conn,
+                    OUTBOX,
+                    actor=None,
+                    action="control.library_removal_withheld",
+                    target_type="control",
+                    target_id=cid,
+                    before=current,
+                    after={
+                        "kept": current,
+                        "library_version": version,
+                        "removals": removed,
+                        "reason": "the company edited this control: its version wins until an editor accepts "
+                        f"library update {update_id}",
+                    },
+                    at=now,
+                )
             result.noted.append(cid)
     await lib.set_compared_version(version, now)
     if not result.first_import and (result.added or result.updated or result.noted):

@@ -104,11 +104,20 @@ class LibraryAdditions(BaseModel):
     evidence: list[EvidenceRequirement]
 
 
+class LibraryRemovals(LibraryAdditions):
+    """What a newer bundled library removed from a control the company edited: the company's version keeps
+    it until an editor accepts the update."""
+
+
 class LibraryUpdateOut(BaseModel):
     id: str
     control_id: str
     library_version: str
     additions: LibraryAdditions
+    removals: LibraryRemovals = Field(
+        default_factory=lambda: LibraryRemovals(checks=[], requirements=[], evidence=[]),
+        description="What the library removed and the company's edited version still has",
+    )
     state: Literal["open", "accepted", "dismissed", "superseded"]
     created_at: datetime
     decided_by: str | None

@@ -12,10 +12,11 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import BaseModel
 
+from guardian_compliance.controls.repository import ControlRepository
 from guardian_compliance.controls.service import active_library
 from guardian_compliance.frameworks.model import Control
 from guardian_compliance.frameworks.service import framework_or_404
-from guardian_compliance.scans.custom_mappings import declared_mappings
+from guardian_compliance.scans.custom_mappings import declared_mappings, unknown_mappings
 from guardian_compliance.scans.repository import ScanRepository
 
 
@@ -63,6 +64,16 @@ class MappingSummary(BaseModel):
     unmapped: list[str]
 
 
+class UnknownControlMapping(BaseModel):
+    """A custom check's rule file names a control the matrix does not hold (or holds retired): the check's
+    findings count nowhere until that is fixed."""
+
+    control_id: str
+    checks: list[str]
+    reason: Literal["retired", "not_in_matrix"]
+    detail: str
+
+
 class FrameworkMapping(BaseModel):
     framework: str
     title: str
@@ -71,6 +82,8 @@ class FrameworkMapping(BaseModel):
     catalogue_version: str | None
     summary: MappingSummary
     requirements: list[RequirementMapping]
+    # Never silently dropped: rule-file mappings to controls that are not active.
+    unknown_mappings: list[UnknownControlMapping] = []
 
 
 def _check(
@@ -93,6 +106,10 @@ async def framework_mapping(conn: asyncpg.Connection, framework_id: str) -> Fram
     library = await active_library(conn)
     catalogue_version, _, meta = await ScanRepository(conn).latest_catalogue()
     declared = declared_mappings(meta)
+    retired = {
+        r["control_id"] for r in await ControlRepository(conn).all(include_retired=True) if r["state"] != "active"
+    }
+    unknown = unknown_mappings(library.library.controls, declared, retired)
 
     requirements: list[RequirementMapping] = []
     for requirement in framework.requirements:
@@ -136,4 +153,8 @@ async def framework_mapping(conn: asyncpg.Connection, framework_id: str) -> Fram
             unmapped=[r.id for r in requirements if not r.controls],
         ),
         requirements=requirements,
+        unknown_mappings=[
+            UnknownControlMapping(control_id=u.control_id, checks=u.checks, reason=u.reason, detail=u.detail)
+            for u in unknown
+        ],
     )

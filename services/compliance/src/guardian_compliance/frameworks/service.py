@@ -296,7 +296,9 @@ class FrameworkService:
             _, _, meta = await ScanRepository(conn).latest_catalogue()
             check_ids = [c.check_id for c in result.checks]
             found, _ = (
-                await scoped_findings(conn, live.computed.scope, self.clock.now(), check_ids=check_ids)
+                await scoped_findings(
+                    conn, live.computed.scope, self.clock.now(), check_ids=check_ids, not_passing=True
+                )
                 if check_ids
                 else ([], [])
             )

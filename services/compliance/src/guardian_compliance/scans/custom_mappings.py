@@ -6,12 +6,19 @@ check's description as received. Built-in checks are mapped by the control libra
 the field empty. When the active library is assembled, each custom check is added to the check list
 of every control it names, so its findings count in that control's status (and, through the
 control, in every requirement the control is mapped to) exactly like a built-in check's.
+
+The evaluator refuses a rule naming a control it does not know (the bundled library's ids plus the
+company's ``GUARDIAN_CONTROL_IDS``), but a mapping can still miss: a listed company control that was
+never created here, one the company retired, a catalogue published by an older evaluator. Such a
+mapping is never dropped silently: :func:`unknown_mappings` says which, and the framework mapping
+(REST, and ``guardian frameworks mapping`` as warnings) lists them with the reason.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from guardian_compliance.frameworks.model import Control
 
@@ -43,3 +50,37 @@ def unknown_controls(controls: Sequence[Control], mapped: Mapping[str, Sequence[
     """The declared mappings whose control is not in the library: control id -> check ids."""
     known = {c.id for c in controls}
     return {control_id: list(ids) for control_id, ids in mapped.items() if control_id not in known}
+
+
+@dataclass(frozen=True)
+class UnknownMapping:
+    """A control a custom check's rule file names that is not in the active control matrix."""
+
+    control_id: str
+    checks: list[str]
+    reason: Literal["retired", "not_in_matrix"]
+    detail: str
+
+
+def unknown_mappings(
+    controls: Sequence[Control], mapped: Mapping[str, Sequence[str]], retired: Collection[str] = ()
+) -> list[UnknownMapping]:
+    """Each declared mapping whose control is not active, why, and in a sentence; by control id."""
+    out = []
+    for control_id, ids in sorted(unknown_controls(controls, mapped).items()):
+        checks = ", ".join(ids)
+        if control_id in retired:
+            reason: Literal["retired", "not_in_matrix"] = "retired"
+            detail = (
+                f"Custom check(s) {checks} name control {control_id}, which was retired: their findings count in "
+                "no control or requirement until the rule file names an active control."
+            )
+        else:
+            reason = "not_in_matrix"
+            detail = (
+                f"Custom check(s) {checks} name control {control_id}, which the control matrix does not hold: "
+                "their findings count in no control or requirement until the control is created or the rule "
+                "file is corrected."
+            )
+        out.append(UnknownMapping(control_id=control_id, checks=list(ids), reason=reason, detail=detail))
+    return out

@@ -8,6 +8,9 @@
   ``account_security_contact`` (None when no SECURITY alternate contact is registered);
 * ``iam_cloudshell_full_access_restricted`` (CIS 1.22): the global account snapshot's
   ``iam_cloudshell_full_access`` (``{"users", "groups", "roles"}``);
+* ``iam_admin_access_policy_not_attached`` (CIS 1.16, AWS managed side): the global account snapshot's
+  ``iam_admin_policy_attachments`` (``{"policy_arn", "users", "groups", "roles"}``); customer-managed
+  policies allowing "*" on "*" are judged by ``iam_policy_no_full_admin``;
 * ``ec2_instance_iam_role`` (CIS 1.18): an ``AWS::EC2::Instance``'s ``state`` and ``iam_instance_profile``;
 * ``s3_bucket_mfa_delete`` (CIS 2.1.2): an ``AWS::S3::Bucket``'s ``versioning`` (``status``, ``mfa_delete``);
 * ``cloudtrail_bucket_access_logging`` (CIS 3.4): an ``AWS::CloudTrail::Trail``'s ``bucket_logging``;
@@ -205,6 +208,46 @@ def iam_cloudshell_full_access_restricted(snap: Snapshot, params: Mapping[str, A
             holders=holders,
         )
     return passed(f"AWSCloudShellFullAccess is attached to no user, group or role in account {snap.account_id}")
+
+
+@check(
+    id="iam_admin_access_policy_not_attached",
+    title="The AWS managed AdministratorAccess policy is attached to no one",
+    description=(
+        "The AWS managed policy AdministratorAccess, which allows every action on every resource, is attached "
+        "to no IAM user, group or role (CIS 1.16, with iam_policy_no_full_admin covering customer-managed "
+        "policies). Administrators get a role scoped to their duties, assumed with MFA, or a break-glass "
+        "procedure instead of a standing full grant."
+    ),
+    severity=Severity.HIGH,
+    resource_type=ACCOUNT,
+    service="account",
+    remediation=(
+        "Detach AdministratorAccess and grant the permissions each duty needs through a narrower policy.\n"
+        "CLI: aws iam detach-role-policy --role-name ROLE --policy-arn arn:aws:iam::aws:policy/AdministratorAccess "
+        "(detach-user-policy --user-name / detach-group-policy --group-name likewise)\n"
+        "Terraform: remove the aws_iam_role_policy_attachment (or aws_iam_user_policy_attachment, "
+        "aws_iam_group_policy_attachment) naming arn:aws:iam::aws:policy/AdministratorAccess and attach a "
+        "scoped aws_iam_policy instead"
+    ),
+    permissions=("iam:ListEntitiesForPolicy",),
+)
+def iam_admin_access_policy_not_attached(snap: Snapshot, params: Mapping[str, Any]) -> Verdict | None:
+    if context_scope(snap) != "account":
+        return None
+    if (err := needs(snap, "iam_admin_policy_attachments")) is not None:
+        return err
+    data = snap.configuration["iam_admin_policy_attachments"]
+    if not isinstance(data, Mapping) or any(not isinstance(data.get(k), list) for k in ("users", "groups", "roles")):
+        return errored(f"The AdministratorAccess attachment data of {snap.name} is not usable ({data!r})")
+    holders = [f"{kind[:-1]} {name}" for kind in ("users", "groups", "roles") for name in data[kind]]
+    if holders:
+        return failed(
+            f"AdministratorAccess (every action on every resource) is attached in account {snap.account_id} "
+            f"to {', '.join(holders)}",
+            holders=holders,
+        )
+    return passed(f"AdministratorAccess is attached to no user, group or role in account {snap.account_id}")
 
 
 @check(
