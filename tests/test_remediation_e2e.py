@@ -441,3 +441,48 @@ async def test_only_approved_unaltered_current_plans_run_and_results_are_per_res
         listed = await through.get("/api/v1/remediation/actions", headers=bearer(root))
     assert listed.status_code == 200, listed.text
     assert len(listed.json()["items"]) == len(catalogue())
+
+
+async def test_a_target_deleted_after_planning_is_reported_gone_never_fixed_and_never_blocks_the_plan(
+    running: Running, moto: MotoServer, http: httpx.AsyncClient
+) -> None:
+    s3 = moto.client("s3", EAST)
+    buckets = ("d-before-run", "d-before-verify", "d-kept")
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+    await full_scan(running, ["s3"])
+    editor, admin = running.key(Role.EDITOR), running.key(Role.ADMIN)
+    arn = {b: f"arn:aws:s3:::{b}" for b in buckets}
+    created = await plan(http, editor, "s3_bucket_default_encryption")
+    assert sorted(i["resource_arn"] for i in created["items"]) == sorted(arn.values())
+    assert (await approve(http, admin, created)).status_code == 200
+
+    # Deleted between planning and execution: reported per resource, nothing attempted, not a failure.
+    s3.delete_bucket(Bucket="d-before-run")
+    ran = await execute(http, editor, created["plan_id"])
+    assert ran.status_code == 200, ran.text
+    results = {r["resource_arn"]: r for r in ran.json()["execution"]["results"]}
+    assert {a: r["outcome"] for a, r in results.items()} == {
+        arn["d-before-run"]: "gone",
+        arn["d-before-verify"]: "fixed",
+        arn["d-kept"]: "fixed",
+    }
+    assert results[arn["d-before-run"]]["detail"].startswith("Resource no longer exists")
+    assert results[arn["d-before-run"]]["calls_made"] == []
+
+    # Deleted between execution and verification: the re-collection does not find it.
+    s3.delete_bucket(Bucket="d-before-verify")
+    done = await verified(http, editor, created["plan_id"])
+    by_arn = {v["resource_arn"]: v for v in done["verifications"]}
+    assert {a: v["status"] for a, v in by_arn.items()} == {
+        arn["d-before-run"]: "GONE",
+        arn["d-before-verify"]: "GONE",
+        arn["d-kept"]: "PASS",
+    }, done["verifications"]
+    for bucket in ("d-before-run", "d-before-verify"):
+        assert by_arn[arn[bucket]]["reason"].startswith("Resource no longer exists"), by_arn[arn[bucket]]
+    # The plan is concluded by the resource that still exists; the deleted ones are neither fixed nor errors.
+    assert done["state"] == "verified", done["verification_summary"]
+    summary = done["verification_summary"]
+    assert (summary["passed"], summary["gone"], summary["resources"], summary["problem"]) == (1, 2, 3, None)
+    assert (await findings(running, "s3_bucket_default_encryption"))[arn["d-kept"]]["status"] == "PASS"

@@ -39,7 +39,7 @@ INTERNAL = ("collector", "evaluator", "compliance", "evidence", "reporting", "re
 SCHEMAS = ("collector", "compliance", "evidence", "reporting", "remediation", "gateway")
 # Besides the gateway, who calls whom over REST (on a user's behalf, signed with the internal secret).
 REST_READS = {
-    "reporting": {"compliance", "evidence", "collector"},
+    "reporting": {"compliance", "evidence", "collector", "remediation"},
     "remediation": {"compliance", "collector"},
 }
 SIGNING_KEY_DIR = "/var/run/secrets/guardian/reporting"

@@ -47,7 +47,7 @@ MIGRATIONS = {
 }
 # Besides the gateway, who reads whom over REST (on a user's behalf, signed with the internal secret).
 REST_READS = {
-    "reporting": {"compliance", "evidence", "collector"},
+    "reporting": {"compliance", "evidence", "collector", "remediation"},
     "remediation": {"compliance", "collector"},
 }
 SETTINGS: dict[str, type[ServiceSettings]] = {

@@ -14,27 +14,14 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
-from guardian_collector.app import create_app as collector_app
-from guardian_collector.settings import CollectorSettings
 from guardian_common.settings import ServiceSettings
-from guardian_compliance.app import create_app as compliance_app
-from guardian_compliance.settings import ComplianceSettings
-from guardian_evaluator.app import create_app as evaluator_app
-from guardian_evaluator.settings import EvaluatorSettings
-from guardian_evidence.app import create_app as evidence_app
-from guardian_evidence.settings import EvidenceSettings
-from guardian_gateway.app import create_app as gateway_app
-from guardian_gateway.settings import GatewaySettings
-from guardian_remediation.app import create_app as remediation_app
-from guardian_remediation.settings import RemediationSettings
-from guardian_reporting.app import create_app as reporting_app
-from guardian_reporting.settings import ReportingSettings
-from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
-from guardian_testkit.moto import free_port
+
+if TYPE_CHECKING:
+    from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
 
 
 def load_or_create_secret(home: Path) -> str:
@@ -103,6 +90,24 @@ class LocalStack:
         return self.services[service].url
 
     async def start(self) -> LocalStack:
+        # The services are imported here, not at module level: every ``guardian`` command imports this
+        # module, and loading seven applications (with matplotlib and aiobotocore) costs seconds.
+        from guardian_collector.app import create_app as collector_app
+        from guardian_collector.settings import CollectorSettings
+        from guardian_compliance.app import create_app as compliance_app
+        from guardian_compliance.settings import ComplianceSettings
+        from guardian_evaluator.app import create_app as evaluator_app
+        from guardian_evaluator.settings import EvaluatorSettings
+        from guardian_evidence.app import create_app as evidence_app
+        from guardian_evidence.settings import EvidenceSettings
+        from guardian_gateway.app import create_app as gateway_app
+        from guardian_gateway.settings import GatewaySettings
+        from guardian_remediation.app import create_app as remediation_app
+        from guardian_remediation.settings import RemediationSettings
+        from guardian_reporting.app import create_app as reporting_app
+        from guardian_reporting.settings import ReportingSettings
+        from guardian_testkit.infra import EmbeddedNats, EmbeddedPostgres
+
         cfg = self.config
         self.auth_secret = cfg.auth_secret or load_or_create_secret(cfg.home)
         self.internal_secret = cfg.internal_secret or secrets.token_urlsafe(32)
@@ -159,6 +164,8 @@ class LocalStack:
             await self._serve(name, factory(settings), settings)
             await self._serve_all(others)
             # These read from the services above over REST, so they start once those have ports.
+            # Reporting's Action Centre calls remediation, which starts beside it: its port is chosen first.
+            remediation_port = self._port("remediation")
             readers: list[tuple[str, ServiceSettings, Any]] = [
                 (
                     "reporting",
@@ -168,6 +175,7 @@ class LocalStack:
                         compliance_url=self.url("compliance"),
                         evidence_url=self.url("evidence"),
                         collector_url=self.url("collector"),
+                        remediation_url=f"http://{cfg.host}:{remediation_port}",
                         home=cfg.home / "reporting",
                     ),
                     reporting_app,
@@ -176,7 +184,7 @@ class LocalStack:
                     "remediation",
                     RemediationSettings(
                         **common,
-                        port=self._port("remediation"),
+                        port=remediation_port,
                         aws_endpoint_url=cfg.aws_endpoint_url,
                         compliance_url=self.url("compliance"),
                         collector_url=self.url("collector"),
@@ -218,6 +226,8 @@ class LocalStack:
                 raise outcome
 
     def _port(self, name: str) -> int:
+        from guardian_testkit.moto import free_port  # brings boto3: only when a stack starts
+
         return self.config.ports.get(name) or free_port()
 
     async def _serve(self, name: str, app: Any, settings: ServiceSettings) -> None:

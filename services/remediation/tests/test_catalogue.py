@@ -19,6 +19,7 @@ from guardian_evaluator.registry import REGISTRY
 from guardian_remediation.actions import catalogue, for_check
 from guardian_remediation.actions.base import ApiCall, ParameterError, Target, managed_as_code
 from guardian_remediation.aws import AwsClients
+from guardian_remediation.policy import main as policy_main
 from guardian_remediation.policy import render
 from guardian_remediation.repository import content_hash
 from guardian_remediation.settings import RemediationSettings
@@ -39,6 +40,42 @@ def test_the_write_policy_file_is_generated_from_the_catalogue() -> None:
     assert granted == {p for a in catalogue().values() for p in a.permissions}
     # A write role, not an administrator: no wildcard action.
     assert all("*" not in action for action in granted)
+
+
+def test_the_write_role_passes_only_the_flow_logs_delivery_role_to_vpc_flow_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    statements = json.loads(render())["Statement"]
+    passing = [s for s in statements if "iam:PassRole" in s["Action"]]
+    assert passing == [
+        {
+            "Sid": "GuardianRemediationPassRoleVpcFlowLogs",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": "arn:aws:iam::*:role/guardian-flow-logs-*",
+            "Condition": {"StringEquals": {"iam:PassedToService": "vpc-flow-logs.amazonaws.com"}},
+        }
+    ]
+    # Every action that passes a role declares which roles, to which service.
+    for action in catalogue().values():
+        assert ("iam:PassRole" in action.permissions) == bool(action.passes_roles), action.id
+    # Another naming convention: the generator takes the prefix; it never takes a wildcard.
+    target = tmp_path / "policy.json"
+    policy_main(["--write", str(target), "--pass-role-prefix", "acme-vpc-logs-"])
+    custom = [s for s in json.loads(target.read_text())["Statement"] if "iam:PassRole" in s["Action"]]
+    assert custom[0]["Resource"] == "arn:aws:iam::*:role/acme-vpc-logs-*"
+    assert custom[0]["Condition"] == passing[0]["Condition"]
+    with pytest.raises(SystemExit) as refused:
+        policy_main(["--pass-role-prefix", "*"])
+    assert refused.value.code == 2
+    assert "no wildcard" in capsys.readouterr().err
+
+
+def test_the_write_policy_is_a_document_iam_accepts(moto: MotoServer) -> None:
+    iam = moto.client("iam", "us-east-1")
+    created = iam.create_policy(PolicyName="guardian-remediation-write", PolicyDocument=render())
+    assert created["Policy"]["Arn"].endswith(":policy/guardian-remediation-write")
+    assert len(render().encode()) < 6144  # IAM's limit for a managed policy document
 
 
 @pytest.mark.parametrize("action_id", sorted(catalogue()))
@@ -82,6 +119,10 @@ def test_parameters_are_checked() -> None:
         rds.resolve({"retention_days": True})
     with pytest.raises(ParameterError, match="destination is required"):
         catalogue()["ec2_vpc_flow_logs"].resolve({})
+    with pytest.raises(ParameterError, match="IAM role's ARN"):
+        catalogue()["ec2_vpc_flow_logs"].resolve(
+            {"destination_type": "cloud-watch-logs", "destination": "/vpc/flow", "deliver_logs_role_arn": "admin"}
+        )
 
 
 def test_infrastructure_as_code_is_recognised_by_its_tags() -> None:

@@ -17,7 +17,7 @@ collector compliance evidence reporting remediation gateway
 NetworkPolicies open exactly these (egress of the caller, ingress of the service) and the Deployments
 point the callers' GUARDIAN_<SERVICE>_URL at them. */}}
 {{- define "guardian.restReads" -}}
-reporting:compliance,evidence,collector remediation:compliance,collector
+reporting:compliance,evidence,collector,remediation remediation:compliance,collector
 {{- end -}}
 
 {{/* The services one component reads over REST (a list; empty for most). Call with (dict "root" $ "component" "reporting"). */}}

@@ -22,6 +22,12 @@ class ParamOut(BaseModel):
     maximum: int | None
 
 
+class RolePassOut(BaseModel):
+    service: str = Field(description="The AWS service the role is handed to (iam:PassedToService)")
+    role_prefix: str = Field(description="The write policy lets the action pass only roles named with this prefix")
+    purpose: str
+
+
 class ActionOut(BaseModel):
     id: str
     version: int
@@ -30,6 +36,7 @@ class ActionOut(BaseModel):
     resource_type: str
     checks: list[str]
     permissions: list[str]
+    passes_roles: list[RolePassOut] = Field(default_factory=list)
     parameters: list[ParamOut]
     in_place: bool
     reads: list[str]
@@ -98,7 +105,7 @@ class ApprovalOut(BaseModel):
 class ResultOut(BaseModel):
     position: int
     resource_arn: str
-    outcome: Literal["fixed", "already_compliant", "skipped_changed", "manual", "unreadable", "failed"]
+    outcome: Literal["fixed", "already_compliant", "skipped_changed", "manual", "unreadable", "failed", "gone"]
     detail: str
     calls_made: list[dict[str, Any]]
     state_after: dict[str, Any] | None

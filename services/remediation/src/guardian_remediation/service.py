@@ -5,7 +5,10 @@ resource, the state read (and its hash), the exact calls and the expected result
 hash covers all of it. Execution refuses an unapproved, rejected, expired, self-approved (unless
 allowed) or altered plan, re-reads each resource and skips any that changed since the plan, makes
 exactly the planned calls, and reports per resource. Verification asks the collector for a targeted
-scan of the changed resources and reads compliance's verdicts on them. Every step is an audit entry
+scan of the changed resources and reads compliance's verdicts on them. A resource deleted after the
+plan was made is reported per resource as gone ("resource no longer exists"): at execution when AWS
+says so, at verification when the complete re-collection does not find it and AWS confirms; it is
+never counted as fixed, and it does not hold up the plan. Every step is an audit entry
 and a ``remediation.*`` domain event, written in the transaction of the change.
 """
 
@@ -36,6 +39,7 @@ from guardian_remediation.actions.base import (
     Target,
     error_code,
     managed_as_code,
+    resource_gone,
 )
 from guardian_remediation.outbox import OUTBOX
 from guardian_remediation.repository import PlanRepository, content_hash, content_of
@@ -58,6 +62,13 @@ log = get_logger("guardian.remediation")
 READ_CONCURRENCY = 8
 DONE_STATES = ("executed", "verifying", "verified", "verification_failed")
 VERIFIABLE = ("fixed", "already_compliant")
+# A resource deleted after the plan was made: verification re-collects it to confirm it is gone.
+GONE = "gone"
+GONE_DETAIL = "Resource no longer exists: it was deleted after the plan was made; nothing was changed."
+GONE_REASON = (
+    "Resource no longer exists: the verification's complete re-collection did not find it, so its failing"
+    " finding is resolved by the deletion, not verified as fixed."
+)
 # How long verification retries a targeted scan the collector refuses because the same one runs.
 SCAN_BUSY_SECONDS = 120.0
 # Reads the service makes on its own behalf while waiting for a verification (never changes anything).
@@ -449,7 +460,7 @@ class RemediationService:
                 finished,
             )
             for r in results:
-                if r["outcome"] not in ("skipped_changed", "unreadable", "manual"):
+                if r["outcome"] not in ("skipped_changed", "unreadable", "manual", GONE):
                     continue
                 await audit.record(
                     conn,
@@ -505,6 +516,8 @@ class RemediationService:
         try:
             reading = await chosen.read(self.aws, target)
         except Exception as exc:
+            if resource_gone(exc):
+                return done(GONE, GONE_DETAIL)
             return done("failed", f"Could not re-read the resource: {error_code(exc)}: {exc}")
         if reading.digest() != item["state_hash"]:
             result["state_after"] = reading.state
@@ -518,6 +531,8 @@ class RemediationService:
                 await self._call(call)
             except Exception as exc:
                 result["calls_made"].append({**call.as_dict(), "ok": False, "error": error_code(exc)})
+                if resource_gone(exc):
+                    return done(GONE, GONE_DETAIL)
                 return done("failed", f"{call.service}:{call.operation} failed: {error_code(exc)}: {exc}")
             result["calls_made"].append({**call.as_dict(), "ok": True})
         try:
@@ -546,7 +561,7 @@ class RemediationService:
             if plan["state"] != "verifying":
                 execution = await repo.execution(plan_id)
                 results = await repo.results(execution["execution_id"]) if execution is not None else []
-                if not any(r["outcome"] in VERIFIABLE for r in results):
+                if not any(r["outcome"] in (*VERIFIABLE, GONE) for r in results):
                     raise Conflict(
                         f"Plan {plan_id} changed no resource; there is nothing to verify.", code="nothing_to_verify"
                     )
@@ -601,7 +616,8 @@ class RemediationService:
         if plan.execution is None:
             return
         chosen = self.action(plan.action_id)
-        targets = {r.resource_arn for r in plan.execution.results if r.outcome in VERIFIABLE}
+        # Resources found gone at execution are re-collected too: the re-collection confirms they are gone.
+        targets = {r.resource_arn for r in plan.execution.results if r.outcome in (*VERIFIABLE, GONE)}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.verify_timeout_seconds
         scan_id = plan.verification_scan_id
@@ -615,6 +631,7 @@ class RemediationService:
                 await repo.set_state(plan_id, "verifying", self.now(), verification_scan_id=scan_id)
         reader = SYSTEM_READER if self.settings.internal_secret else principal
         seen: dict[tuple[str, str], dict[str, Any]] = {}
+        gone: set[str] = set()
         problem: str | None = None
         while True:
             scan = await self.upstream.scan(reader, authorization, scan_id)
@@ -622,6 +639,9 @@ class RemediationService:
                 problem = f"The verification scan {scan_id} {scan['state']}: {scan.get('error') or 'no reason given'}"
                 break
             if scan.get("state") == "completed":
+                # Read before the findings: once compliance has finalised the scan completely, every verdict
+                # it will ever give for this scan is in the findings read next.
+                complete = await self._evaluated_completely(reader, authorization, scan_id)
                 # A verdict counts when it comes from this scan, or from any observation made after this
                 # scan started (another scan of the same resource may have landed last): both saw the
                 # resource after the change.
@@ -635,14 +655,48 @@ class RemediationService:
                     if f["resource_arn"] in targets
                     and (f.get("last_scan_id") == scan_id or datetime.fromisoformat(str(f["observed_at"])) >= since)
                 }
-                if all((arn, plan.check_id) in seen for arn in targets):
+                unseen = {arn for arn in targets if (arn, plan.check_id) not in seen}
+                if not unseen:
+                    break
+                if complete and all([await self._gone(chosen, plan, arn) for arn in sorted(unseen)]):
+                    # The re-collection was complete and did not return these resources, and AWS says they do
+                    # not exist: they were deleted. (Without both, verification waits, then says what is missing.)
+                    gone = unseen
                     break
             if loop.time() >= deadline:
                 missing = sorted(arn for arn in targets if (arn, plan.check_id) not in seen)
                 problem = f"No verdict from scan {scan_id} before the deadline for: {', '.join(missing)}"
                 break
             await asyncio.sleep(self.settings.verify_poll_seconds)
-        await self._conclude(plan, scan_id, targets, seen, problem)
+        await self._conclude(plan, scan_id, targets, seen, problem, gone)
+
+    async def _gone(self, chosen: Action, plan: PlanOut, arn: str) -> bool:
+        """True when AWS answers that the resource no longer exists (read with the action's own read)."""
+        item = next((i for i in plan.items if i.resource_arn == arn), None)
+        if item is None:
+            return False
+        target = Target(
+            arn=item.resource_arn,
+            name=item.resource_name,
+            resource_type=item.resource_type,
+            account_id=item.account_id,
+            region=item.region,
+        )
+        try:
+            await chosen.read(self.aws, target)
+        except Exception as exc:
+            return resource_gone(exc)
+        return False
+
+    async def _evaluated_completely(self, reader: Principal, authorization: str | None, scan_id: str) -> bool:
+        """True when compliance finalised the scan with every unit collected and every snapshot evaluated."""
+        try:
+            evaluation = await self.upstream.evaluation(reader, authorization, scan_id)
+        except GuardianError as exc:
+            if exc.status == 404:
+                return False  # compliance has not heard of the scan yet
+            raise
+        return evaluation.get("state") == "final" and evaluation.get("partial") is False
 
     async def _start_scan(
         self, principal: Principal, authorization: str | None, targets: list[str], chosen: Action
@@ -666,8 +720,10 @@ class RemediationService:
         targets: set[str],
         seen: dict[tuple[str, str], dict[str, Any]],
         problem: str | None,
+        gone: set[str] | None = None,
     ) -> None:
         at = self.now()
+        gone = gone or set()
         rows = [
             {
                 "resource_arn": arn,
@@ -679,12 +735,27 @@ class RemediationService:
             }
             for (arn, check), f in sorted(seen.items())
         ]
+        rows += [
+            {
+                "resource_arn": arn,
+                "check_id": plan.check_id,
+                "status": "GONE",
+                "reason": GONE_REASON,
+                "scan_id": scan_id,
+                "at": at,
+            }
+            for arn in sorted(gone)
+        ]
         passed = sorted({r["resource_arn"] for r in rows if r["check_id"] == plan.check_id and r["status"] == "PASS"})
-        verified = problem is None and set(passed) == targets and all(r["status"] == "PASS" for r in rows)
+        # A deleted resource neither passes nor fails the plan: the others decide.
+        verified = (
+            problem is None and set(passed) == targets - gone and all(r["status"] in ("PASS", "GONE") for r in rows)
+        )
         summary = {
             "scan_id": scan_id,
             "verified": verified,
             "passed": len(passed),
+            "gone": len(gone),
             "resources": len(targets),
             "problem": problem,
         }

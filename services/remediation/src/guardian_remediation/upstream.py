@@ -120,6 +120,13 @@ class Upstream:
         )
         return answer
 
+    async def evaluation(self, principal: Principal, authorization: str | None, scan_id: str) -> dict[str, Any]:
+        """Compliance's view of a scan: whether it is finalised, and whether completely."""
+        answer: dict[str, Any] = await self._call(
+            "GET", f"{self.settings.compliance_url}/api/v1/scans/{scan_id}", principal, authorization
+        )
+        return answer
+
     async def scan(self, principal: Principal, authorization: str | None, scan_id: str) -> dict[str, Any]:
         answer: dict[str, Any] = await self._call(
             "GET", f"{self.settings.collector_url}/api/v1/scans/{scan_id}", principal, authorization

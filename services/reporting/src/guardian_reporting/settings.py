@@ -17,6 +17,8 @@ class ReportingSettings(ServiceSettings):
     compliance_url: str = "http://127.0.0.1:8083"
     evidence_url: str = "http://127.0.0.1:8084"
     collector_url: str = "http://127.0.0.1:8081"
+    # The Action Centre's pages plan, approve, run and verify fixes through the remediation service.
+    remediation_url: str = "http://127.0.0.1:8086"
     upstream_timeout_seconds: float = Field(default=60.0, gt=0)
     # Dashboard: how long a live posture read is shared between pages (0: every page reads compliance).
     dashboard_cache_seconds: float = Field(default=15.0, ge=0)

@@ -73,6 +73,22 @@ class Param:
 
 
 @dataclass(frozen=True)
+class RolePass:
+    """An ``iam:PassRole`` an action needs: roles named with ``role_prefix``, handed to ``service`` only.
+
+    The write policy grants ``iam:PassRole`` on those roles' ARNs alone, with the condition
+    ``iam:PassedToService``, never on ``*`` (passing an administrator role to a service is an escalation).
+    """
+
+    service: str
+    role_prefix: str
+    purpose: str
+
+    def role_arn_pattern(self, prefix: str | None = None) -> str:
+        return f"arn:aws:iam::*:role/{prefix if prefix is not None else self.role_prefix}*"
+
+
+@dataclass(frozen=True)
 class Target:
     """One resource to fix, as compliance's finding names it."""
 
@@ -151,6 +167,31 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+# What AWS answers for a resource (not a setting of it) that does not exist, per service.
+GONE_CODES = frozenset(
+    {
+        "NoSuchBucket",
+        "NoSuchEntity",
+        "NotFound",
+        "NotFoundException",
+        "ResourceNotFoundException",
+        "InvalidVpcID.NotFound",
+        "InvalidVolume.NotFound",
+        "DBInstanceNotFound",
+        "DBInstanceNotFoundFault",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "LoadBalancerNotFound",
+        "TrailNotFoundException",
+    }
+)
+
+
+def resource_gone(exc: BaseException) -> bool:
+    """True when AWS answered that the resource itself no longer exists (it was deleted)."""
+    return isinstance(exc, ClientError) and error_code(exc) in GONE_CODES
+
+
 def tag_dict(items: Any, key: str = "Key", value: str = "Value") -> dict[str, str]:
     if isinstance(items, Mapping):
         return {str(k): str(v) for k, v in items.items()}
@@ -176,6 +217,8 @@ class Action(ABC):
     checks: ClassVar[tuple[str, ...]]
     # Every IAM action the remediation role needs for this action: its reads and its writes.
     permissions: ClassVar[tuple[str, ...]]
+    # The roles the action hands to an AWS service (each ``iam:PassRole`` in ``permissions`` needs one).
+    passes_roles: ClassVar[tuple[RolePass, ...]] = ()
     parameters: ClassVar[tuple[Param, ...]] = ()
     in_place: ClassVar[bool] = True
     # The collectors that re-read the resource when the fix is verified.
@@ -224,6 +267,9 @@ class Action(ABC):
             "resource_type": self.resource_type,
             "checks": list(self.checks),
             "permissions": sorted(self.permissions),
+            "passes_roles": [
+                {"service": r.service, "role_prefix": r.role_prefix, "purpose": r.purpose} for r in self.passes_roles
+            ],
             "parameters": [p.describe() for p in self.parameters],
             "in_place": self.in_place,
             "reads": list(self.reads),

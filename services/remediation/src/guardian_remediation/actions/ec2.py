@@ -12,11 +12,16 @@ from guardian_remediation.actions.base import (
     Param,
     ParameterError,
     Reading,
+    RolePass,
     Target,
     action,
     error_code,
     tag_dict,
 )
+
+# The name prefix of the roles the write role may pass to VPC Flow Logs (see policy.py to change it).
+FLOW_LOGS_ROLE_PREFIX = "guardian-flow-logs-"
+FLOW_LOGS_SERVICE = "vpc-flow-logs.amazonaws.com"
 
 
 def resource_id(target: Target) -> str:
@@ -98,10 +103,22 @@ class VpcFlowLogs(Action):
         "logs:CreateLogDelivery",
         "iam:PassRole",
     )
+    passes_roles = (
+        RolePass(
+            FLOW_LOGS_SERVICE,
+            FLOW_LOGS_ROLE_PREFIX,
+            "The delivery role of a flow log to CloudWatch Logs (deliver_logs_role_arn)",
+        ),
+    )
     parameters = (
         Param("destination_type", "string", "s3 or cloud-watch-logs", default="s3", choices=("s3", "cloud-watch-logs")),
         Param("destination", "string", "The bucket ARN (s3) or the log group name (cloud-watch-logs)"),
-        Param("deliver_logs_role_arn", "string", "The role that delivers to CloudWatch Logs (cloud-watch-logs only)"),
+        Param(
+            "deliver_logs_role_arn",
+            "string",
+            "The role that delivers to CloudWatch Logs (cloud-watch-logs only); the write policy lets Guardian"
+            f" pass only roles named {FLOW_LOGS_ROLE_PREFIX}* by default",
+        ),
         Param("traffic_type", "string", "Which traffic to capture", default="ALL", choices=("ALL", "REJECT")),
     )
     verify_services = ("ec2",)
@@ -114,6 +131,9 @@ class VpcFlowLogs(Action):
             raise ParameterError("an s3 destination is the bucket's ARN (arn:aws:s3:::BUCKET)")
         if params["destination_type"] == "cloud-watch-logs" and not params["deliver_logs_role_arn"]:
             raise ParameterError("a cloud-watch-logs destination needs deliver_logs_role_arn")
+        role = params["deliver_logs_role_arn"]
+        if role and (not str(role).startswith("arn:") or ":role/" not in str(role)):
+            raise ParameterError("deliver_logs_role_arn is an IAM role's ARN (arn:aws:iam::ACCOUNT:role/NAME)")
 
     async def read(self, aws: Aws, target: Target) -> Reading:
         ec2 = await aws.client("ec2", target.call_region(aws.home_region))
