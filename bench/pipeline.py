@@ -73,6 +73,9 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
         done, _ = await pipe.progress(scan_id)
         memory.append({"evaluated": done, "rss_mb": {k: round(s.rss() / 2**20, 1) for k, s in pipe.services.items()}})
         cpu = {name: round(s.cpu_seconds(), 1) for name, s in pipe.services.items()}
+        # PostgreSQL's share: the CPU of the server processes serving the scratch database (the
+        # services' pooled connections; one closed for idleness before this point is not counted).
+        cpu["postgres_backends"] = round(await backend_cpu_seconds(pipe), 1)
         duplicates = await pipe.duplicates(scan_id)
         results = await pipe.fetchrow("SELECT count(*) AS n FROM compliance.scan_results WHERE scan_id = $1", scan_id)
         await nc.close()
@@ -98,6 +101,23 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
         await pipe.stop()
 
 
+async def backend_cpu_seconds(pipe: Pipeline) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to the benchmark's database."""
+    rows = await pipe.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return sum(_process_cpu_seconds(int(row["pid"])) for row in rows)
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """A local process's user and system CPU seconds (0 when it is not on this machine or has ended)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[100_000])
@@ -118,6 +138,7 @@ def main() -> None:
                     "end_to_end_seconds",
                     "snapshots_per_second",
                     "publish_seconds",
+                    "cpu_seconds",
                     "peak_rss_mb",
                 )
                 for key in keys:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,13 +60,7 @@ class Outbox:
         self, conn: asyncpg.Connection, event_type: str, dedupe_key: str, data: dict[str, Any], at: datetime
     ) -> bool:
         """Write one event; a second write with the same ``dedupe_key`` is a no-op. True if written now."""
-        payload = {
-            "event_type": event_type,
-            "schema_version": SCHEMA_VERSION,
-            "source": self.source,
-            "occurred_at": at.isoformat(),
-            "data": data,
-        }
+        payload = self._payload(event_type, data, at)
         inserted = await conn.fetchval(
             "INSERT INTO outbox (event_type, dedupe_key, payload, created_at) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
@@ -76,6 +70,36 @@ class Outbox:
             at,
         )
         return inserted is not None
+
+    async def emit_many(
+        self, conn: asyncpg.Connection, events: Sequence[tuple[str, str, dict[str, Any], datetime]]
+    ) -> int:
+        """Write many ``(event_type, dedupe_key, data, at)`` events in one statement, in their order.
+
+        Exactly as many :meth:`emit` calls would: a ``dedupe_key`` already written is skipped. Returns
+        how many were written now.
+        """
+        if not events:
+            return 0
+        result: str = await conn.execute(
+            "INSERT INTO outbox (event_type, dedupe_key, payload, created_at)"
+            " SELECT t, k, p::jsonb, c FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])"
+            " WITH ORDINALITY AS e(t, k, p, c, n) ORDER BY n ON CONFLICT (dedupe_key) DO NOTHING",
+            [e[0] for e in events],
+            [e[1] for e in events],
+            [json.dumps(self._payload(t, data, at), default=str) for t, _, data, at in events],
+            [e[3] for e in events],
+        )
+        return int(result.split()[-1])
+
+    def _payload(self, event_type: str, data: dict[str, Any], at: datetime) -> dict[str, Any]:
+        return {
+            "event_type": event_type,
+            "schema_version": SCHEMA_VERSION,
+            "source": self.source,
+            "occurred_at": at.isoformat(),
+            "data": data,
+        }
 
     async def relay_once(
         self, pool: asyncpg.Pool, js: JetStreamContext, subjects: bus.Subjects, limit: int = 200

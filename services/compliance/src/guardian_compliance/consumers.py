@@ -30,6 +30,7 @@ from guardian_compliance.clock import Clock, SystemClock
 from guardian_compliance.evidence.consumer import DURABLE as EVIDENCE_DURABLE
 from guardian_compliance.evidence.consumer import EvidenceEvent, apply_evidence_events, evidence_subject
 from guardian_compliance.findings.repository import FindingRepository, Verdict, verdicts_of
+from guardian_compliance.history.recorder import record_late
 from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.scans.finalise import try_finalise
 from guardian_compliance.scans.repository import ScanRepository
@@ -155,10 +156,15 @@ async def apply_evaluations(
             seen.add((e.scan_id, e.seq))
             unique.append(e)
     verdicts: list[Verdict] = [v for e in unique for v in verdicts_of(e)]
-    await findings.apply(verdicts)
     per_scan = Counter(e.scan_id for e in unique)
-    await findings.count_new_evaluations(dict(per_scan))
-    for scan_id in sorted(per_scan):
+    # Evaluations of a scan finalised already (late: redelivered after a restart, or after the
+    # deadline) still change findings; their history is recorded now, attributed to their scan.
+    late = await findings.count_new_evaluations(dict(per_scan))
+    before = await findings.last_event_id() if late else 0
+    await findings.apply(verdicts)
+    for scan_id in sorted(late):
+        await record_late(conn, scan_id, before, now or datetime.now(UTC))
+    for scan_id in sorted(set(per_scan) - late):
         await try_finalise(conn, scan_id, now=now)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,50 +78,52 @@ class FindingRepository:
         )
         return {(r["scan_id"], r["seq"]) for r in claimed}
 
-    async def count_new_evaluations(self, per_scan: dict[str, int]) -> None:
-        for scan_id, n in per_scan.items():
-            await self.conn.execute(
-                "INSERT INTO scans (scan_id, evaluated) VALUES ($1, $2)"
-                " ON CONFLICT (scan_id) DO UPDATE SET evaluated = scans.evaluated + EXCLUDED.evaluated",
-                scan_id,
-                n,
-            )
+    async def count_new_evaluations(self, per_scan: dict[str, int]) -> set[str]:
+        """Add each scan's newly claimed evaluations to its progress, in one statement.
+
+        Returns the scans among them that were already finalised: these evaluations came late.
+        """
+        if not per_scan:
+            return set()
+        scan_ids = sorted(per_scan)
+        rows = await self.conn.fetch(
+            "INSERT INTO scans (scan_id, evaluated) SELECT * FROM unnest($1::text[], $2::int[])"
+            " ON CONFLICT (scan_id) DO UPDATE SET evaluated = scans.evaluated + EXCLUDED.evaluated"
+            " RETURNING scan_id, state",
+            scan_ids,
+            [per_scan[s] for s in scan_ids],
+        )
+        return {r["scan_id"] for r in rows if r["state"] in ("final", "incomplete")}
+
+    async def last_event_id(self) -> int:
+        """The newest finding event's id (0 when there is none): events written after it are newer."""
+        value: int = await self.conn.fetchval("SELECT COALESCE(max(id), 0) FROM finding_events")
+        return value
 
     async def apply(self, verdicts: Sequence[Verdict]) -> int:
-        """Record verdicts in the scan history and update current findings when newer."""
+        """Record verdicts in the scan history and update current findings when newer.
+
+        One statement per table for the whole batch (scan results, findings, finding events). The
+        verdicts are folded in order first, as row-by-row application would: per (check, resource)
+        the last verdict not older than the one before it wins, and a change of status is an event.
+        """
         if not verdicts:
             return 0
-        await self.conn.executemany(
-            "INSERT INTO scan_results (scan_id, check_id, resource_arn, check_version, status, severity, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            [
-                (v.scan_id, v.check_id, v.resource_arn, v.check_version, v.status, v.severity, v.reason)
-                for v in verdicts
-            ],
-        )
-        current = await self.conn.fetch(
-            "SELECT f.check_id, f.resource_arn, f.status, f.state, f.observed_at FROM findings f"
-            " JOIN unnest($1::text[], $2::text[]) AS k(check_id, resource_arn)"
-            " USING (check_id, resource_arn)",
-            [v.check_id for v in verdicts],
-            [v.resource_arn for v in verdicts],
-        )
-        known = {(r["check_id"], r["resource_arn"]): r for r in current}
-        changes: list[tuple[Any, ...]] = []
-        applied: list[Verdict] = []
-        for v in verdicts:
-            old = known.get((v.check_id, v.resource_arn))
-            if old is not None and old["observed_at"] > v.observed_at:
-                continue  # an older observation never overwrites a newer one
-            applied.append(v)
-            old_status = None if old is None or old["state"] == "closed" else old["status"]
-            if old_status != v.status:
-                changes.append((v.check_id, v.resource_arn, v.scan_id, old_status, v.status, v.reason, v.observed_at))
-        await self.conn.executemany(
+        await self._insert_results(verdicts)
+        applied, changes = await self._fold(verdicts)
+        if not applied:
+            return 0
+        await self.conn.execute(
             "INSERT INTO findings AS f (check_id, resource_arn, resource_type, resource_name, account_id, region,"
             " collection_region, service, status, severity, reason, evidence, check_version, observed_at,"
             " first_seen, last_seen, status_since, last_scan_id, state)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14, $14, $15, 'active')"
+            " SELECT k.check_id, k.resource_arn, k.resource_type, k.resource_name, k.account_id, k.region,"
+            " k.collection_region, k.service, k.status, k.severity, k.reason, k.evidence, k.check_version,"
+            " k.observed_at, k.observed_at, k.observed_at, k.observed_at, k.last_scan_id, 'active' FROM unnest("
+            " $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
+            " $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::int[], $14::timestamptz[], $15::text[])"
+            " AS k(check_id, resource_arn, resource_type, resource_name, account_id, region, collection_region,"
+            " service, status, severity, reason, evidence, check_version, observed_at, last_scan_id)"
             " ON CONFLICT (check_id, resource_arn) DO UPDATE SET"
             " resource_type = EXCLUDED.resource_type, resource_name = EXCLUDED.resource_name,"
             " region = EXCLUDED.region, collection_region = EXCLUDED.collection_region,"
@@ -132,36 +135,87 @@ class FindingRepository:
             " observed_at = EXCLUDED.observed_at, last_seen = EXCLUDED.observed_at,"
             " last_scan_id = EXCLUDED.last_scan_id, state = 'active', closed_at = NULL, closed_reason = NULL"
             " WHERE f.observed_at <= EXCLUDED.observed_at",
-            [
-                (
-                    v.check_id,
-                    v.resource_arn,
-                    v.resource_type,
-                    v.resource_name,
-                    v.account_id,
-                    v.region,
-                    v.collection_region,
-                    v.service,
-                    v.status,
-                    v.severity,
-                    v.reason,
-                    v.evidence,
-                    v.check_version,
-                    v.observed_at,
-                    v.scan_id,
-                )
-                for v in applied
-            ],
+            *_columns(
+                [
+                    (
+                        v.check_id,
+                        v.resource_arn,
+                        v.resource_type,
+                        v.resource_name,
+                        v.account_id,
+                        v.region,
+                        v.collection_region,
+                        v.service,
+                        v.status,
+                        v.severity,
+                        v.reason,
+                        v.evidence,
+                        v.check_version,
+                        v.observed_at,
+                        v.scan_id,
+                    )
+                    for v in applied
+                ],
+                15,
+            ),
         )
         if changes:
-            await self.conn.executemany(
+            await self.conn.execute(
                 "INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status, reason, at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                changes,
+                " SELECT a, b, c, d, e, f, g FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+                " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS k(a, b, c, d, e, f, g, n) ORDER BY n",
+                *_columns(changes, 7),
             )
-        for verdict in applied:
-            VERDICTS_APPLIED.labels(status=verdict.status).inc()
+        for status, n in Counter(v.status for v in applied).items():
+            VERDICTS_APPLIED.labels(status=status).inc(n)
         return len(applied)
+
+    async def _insert_results(self, verdicts: Sequence[Verdict]) -> None:
+        await self.conn.execute(
+            "INSERT INTO scan_results (scan_id, check_id, resource_arn, check_version, status, severity, reason)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],"
+            " $7::text[]) ON CONFLICT DO NOTHING",
+            *_columns(
+                [
+                    (v.scan_id, v.check_id, v.resource_arn, v.check_version, v.status, v.severity, v.reason)
+                    for v in verdicts
+                ],
+                7,
+            ),
+        )
+
+    async def _fold(self, verdicts: Sequence[Verdict]) -> tuple[list[Verdict], list[tuple[Any, ...]]]:
+        """(the verdict each key ends with, the status changes on the way), against stored findings."""
+        if not verdicts:
+            return [], []
+        keys = sorted({(v.check_id, v.resource_arn) for v in verdicts})
+        current = await self.conn.fetch(
+            "SELECT f.check_id, f.resource_arn, f.status, f.state, f.observed_at FROM findings f"
+            " JOIN unnest($1::text[], $2::text[]) AS k(check_id, resource_arn)"
+            " USING (check_id, resource_arn)",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+        )
+        # (status or None when closed/absent, observed_at or None) per key, as each verdict lands.
+        state: dict[tuple[str, str], tuple[str | None, datetime | None]] = {
+            (r["check_id"], r["resource_arn"]): (
+                None if r["state"] == "closed" else r["status"],
+                r["observed_at"],
+            )
+            for r in current
+        }
+        final: dict[tuple[str, str], Verdict] = {}
+        changes: list[tuple[Any, ...]] = []
+        for v in verdicts:
+            key = (v.check_id, v.resource_arn)
+            old_status, old_observed = state.get(key, (None, None))
+            if old_observed is not None and old_observed > v.observed_at:
+                continue  # an older observation never overwrites a newer one
+            final[key] = v
+            state[key] = (v.status, v.observed_at)
+            if old_status != v.status:
+                changes.append((v.check_id, v.resource_arn, v.scan_id, old_status, v.status, v.reason, v.observed_at))
+        return list(final.values()), changes
 
     async def close_missing(
         self,
@@ -173,13 +227,17 @@ class FindingRepository:
         at: datetime,
     ) -> int:
         """Close findings of a completely collected unit whose resource this scan did not see."""
-        rows = await self.conn.fetch(
-            "UPDATE findings f SET state = 'closed', closed_at = $6,"
+        # One statement: the closures and their events, without the rows leaving the server.
+        result: str = await self.conn.execute(
+            "WITH closed AS (UPDATE findings f SET state = 'closed', closed_at = $6,"
             " closed_reason = 'not present in a complete collection of ' || $4 || ' in ' || $3"
             " WHERE f.account_id = $2 AND f.collection_region = $3 AND f.service = $4 AND f.state <> 'closed'"
             " AND f.observed_at < $5"
             " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.scan_id = $1 AND e.arn = f.resource_arn)"
-            " RETURNING f.check_id, f.resource_arn, f.status",
+            " RETURNING f.check_id, f.resource_arn, f.status)"
+            " INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status, reason, at)"
+            " SELECT check_id, resource_arn, $1, status, 'CLOSED', 'resource no longer present', $6 FROM closed"
+            " ORDER BY check_id, resource_arn",
             scan_id,
             account_id,
             collection_region,
@@ -187,13 +245,7 @@ class FindingRepository:
             before,
             at,
         )
-        if rows:
-            await self.conn.executemany(
-                "INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status, reason, at)"
-                " VALUES ($1, $2, $3, $4, 'CLOSED', 'resource no longer present', $5)",
-                [(r["check_id"], r["resource_arn"], scan_id, r["status"], at) for r in rows],
-            )
-        return len(rows)
+        return int(result.split()[-1])
 
     async def mark_stale(
         self, scan_id: str, account_id: str, collection_region: str, service: str, before: datetime
@@ -303,3 +355,10 @@ class FindingRepository:
             *args,
         )
         return total, rows
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to the column arrays an ``unnest`` insert takes."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(col) for col in zip(*rows, strict=True)]

@@ -14,11 +14,10 @@ from typing import Any
 
 import asyncpg
 
-from guardian_compliance.outbox import emit
+from guardian_compliance.outbox import OUTBOX, emit
+from guardian_compliance.scope.model import Scope
 from guardian_compliance.scope.repository import ScopeRepository
 from guardian_compliance.scope.service import scope_of
-
-CLOSING = frozenset({"PASS", "CLOSED"})
 
 
 async def record_scan(conn: asyncpg.Connection, scan_id: str, at: datetime) -> bool:
@@ -45,18 +44,22 @@ async def record_scan(conn: asyncpg.Connection, scan_id: str, at: datetime) -> b
         return False
     complete_scan = scan["state"] == "final" and not scan["targeted"]
     await _record_units(conn, scan_id, scan["account_id"], complete_scan, at)
-    opened, closed = await _record_intervals(conn, scan_id, at)
-    await _record_posture(conn, scan_id, at, opened, closed)
+    tally = _Tally(await _scopes(conn))
+    await _record_intervals(conn, scan_id, at, tally)
+    await _record_posture(conn, scan_id, at, tally)
     return True
 
 
 async def _record_units(
     conn: asyncpg.Connection, scan_id: str, account_id: str, complete_scan: bool, at: datetime
 ) -> None:
-    evaluated = Counter(
-        (r["collection_region"], r["service"])
-        for r in await conn.fetch("SELECT collection_region, service FROM evaluations WHERE scan_id = $1", scan_id)
-    )
+    evaluated = {
+        (r["collection_region"], r["service"]): r["n"]
+        for r in await conn.fetch(
+            "SELECT collection_region, service, count(*) AS n FROM evaluations WHERE scan_id = $1 GROUP BY 1, 2",
+            scan_id,
+        )
+    }
     units = await conn.fetch("SELECT region, service, status, snapshots FROM scan_units WHERE scan_id = $1", scan_id)
     await conn.executemany(
         "INSERT INTO history_units (scan_id, account_id, region, service, at, complete, status)"
@@ -71,7 +74,7 @@ async def _record_units(
                 # Complete: read completely, every snapshot evaluated, and the scan final and whole.
                 complete_scan
                 and u["status"] == "complete"
-                and evaluated[(u["region"], u["service"])] >= u["snapshots"],
+                and evaluated.get((u["region"], u["service"]), 0) >= u["snapshots"],
                 u["status"],
             )
             for u in units
@@ -79,97 +82,203 @@ async def _record_units(
     )
 
 
-async def _record_intervals(
-    conn: asyncpg.Connection, scan_id: str, at: datetime
+# Per (check, resource), the status the given finding events end on that decides a failure interval:
+# FAIL opens one, PASS or CLOSED closes it, ERROR decides nothing (not knowing is not a fix).
+_DECISIVE = (
+    "SELECT e.check_id, e.resource_arn, (array_agg(e.new_status ORDER BY e.id DESC)"
+    " FILTER (WHERE e.new_status IN ('FAIL', 'PASS', 'CLOSED')))[1] AS decisive"
+    " FROM finding_events e WHERE {where} GROUP BY 1, 2"
+)
+_INTERVAL_COLUMNS = (
+    "i.id, i.check_id, i.resource_arn, i.resource_type, i.account_id, i.region, i.severity, i.opened_at,"
+    " i.opened_scan, i.closed_at, i.closed_scan, i.closed_as, i.reopened"
+)
+# Rows read back and events written per round trip at finalisation: memory stays flat however many
+# findings a scan changes.
+PAGE = 5000
+
+
+class _Tally:
+    """New failures and resolutions per scope, counted page by page."""
+
+    def __init__(self, scopes: dict[str, Scope]) -> None:
+        self.scopes = scopes
+        self.opened: Counter[str] = Counter()
+        self.closed: Counter[str] = Counter()
+        self.all_opened = 0
+        self.all_closed = 0
+        self.filtering = any(_narrow(s) for s in scopes.values())
+
+    async def add(self, conn: asyncpg.Connection, opened: list[asyncpg.Record], closed: list[asyncpg.Record]) -> None:
+        self.all_opened += len(opened)
+        self.all_closed += len(closed)
+        tags: dict[str, Any] = {}
+        if self.filtering:
+            touched = sorted({r["resource_arn"] for r in [*opened, *closed]})
+            tags = {
+                r["arn"]: r["tags"]
+                for r in await conn.fetch("SELECT arn, tags FROM resources WHERE arn = ANY($1::text[])", touched)
+            }
+        for scope_id, scope in self.scopes.items():
+            if not _narrow(scope):
+                self.opened[scope_id] += len(opened)
+                self.closed[scope_id] += len(closed)
+                continue
+            self.opened[scope_id] += sum(1 for r in opened if _inside(scope, r, tags))
+            self.closed[scope_id] += sum(1 for r in closed if _inside(scope, r, tags))
+
+    def counts(self, scope_id: str) -> tuple[int, int]:
+        """(new failures, resolved) inside ``scope_id``; a scope not known contains everything."""
+        if scope_id in self.scopes:
+            return self.opened[scope_id], self.closed[scope_id]
+        return self.all_opened, self.all_closed
+
+
+def _narrow(scope: Scope) -> bool:
+    b = scope.boundary
+    return bool(b.account_ids or b.regions or b.tags or scope.environment_accounts is not None)
+
+
+def _inside(scope: Scope, row: asyncpg.Record, tags: dict[str, Any]) -> bool:
+    return scope.contains(
+        account_id=row["account_id"],
+        region=row["region"],
+        resource_type=row["resource_type"],
+        arn=row["resource_arn"],
+        tags=tags.get(row["resource_arn"]),
+    )
+
+
+async def _scopes(conn: asyncpg.Connection) -> dict[str, Scope]:
+    return {r["scope_id"]: scope_of(r) for r in await ScopeRepository(conn).all()}
+
+
+async def _change_intervals(
+    conn: asyncpg.Connection, where: str, args: list[Any], at: datetime, scan_id: str, *, returning: bool
 ) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
-    """Open, close and reopen failure intervals from this scan's finding events (in their order)."""
-    events = await conn.fetch(
-        "SELECT e.check_id, e.resource_arn, e.old_status, e.new_status, f.resource_type, f.account_id, f.region,"
-        " f.severity FROM finding_events e JOIN findings f USING (check_id, resource_arn)"
-        " WHERE e.scan_id = $1 ORDER BY e.id",
+    """Close, then open, failure intervals as the finding events selected by ``where`` decide.
+
+    Set-based, a fixed number of statements whatever the number of findings. The decisions are
+    taken first into a temporary table (with whether each finding had an interval, and an open one):
+    the statements that write intervals then never read the table they grow, which on a fresh
+    table's statistics made the planner rescan it for every row. With ``returning`` the changed
+    intervals come back (a late batch: few); otherwise they are read afterwards in pages.
+    """
+    back = f" RETURNING {_INTERVAL_COLUMNS}" if returning else ""
+    await conn.execute("DROP TABLE IF EXISTS pg_temp.interval_decisions")
+    await conn.execute(
+        "CREATE TEMPORARY TABLE interval_decisions (check_id text NOT NULL, resource_arn text NOT NULL,"
+        " decisive text NOT NULL, had_any boolean NOT NULL DEFAULT false,"
+        " was_open boolean NOT NULL DEFAULT false, PRIMARY KEY (check_id, resource_arn)) ON COMMIT DROP"
+    )
+    await conn.execute(
+        "INSERT INTO interval_decisions (check_id, resource_arn, decisive)"
+        f" SELECT ev.check_id, ev.resource_arn, ev.decisive FROM ({_DECISIVE.format(where=where)}) ev"
+        " WHERE ev.decisive IS NOT NULL",
+        *args,
+    )
+    await conn.execute("ANALYZE interval_decisions")
+    await conn.execute(
+        "UPDATE interval_decisions d SET had_any = true, was_open = k.open FROM ("
+        " SELECT i.check_id, i.resource_arn, bool_or(i.closed_at IS NULL) AS open FROM finding_intervals i"
+        " JOIN interval_decisions x USING (check_id, resource_arn) GROUP BY 1, 2) k"
+        " WHERE d.check_id = k.check_id AND d.resource_arn = k.resource_arn"
+    )
+    closed = await conn.fetch(
+        "UPDATE finding_intervals i SET closed_at = $1, closed_scan = $2, closed_as = d.decisive"
+        " FROM interval_decisions d WHERE d.was_open AND d.decisive IN ('PASS', 'CLOSED')"
+        f" AND i.check_id = d.check_id AND i.resource_arn = d.resource_arn AND i.closed_at IS NULL{back}",
+        at,
         scan_id,
     )
-    if not events:
-        return [], []
-    keys = sorted({(e["check_id"], e["resource_arn"]) for e in events})
-    checks, arns = [k[0] for k in keys], [k[1] for k in keys]
-    known = await conn.fetch(
-        "SELECT i.check_id, i.resource_arn, bool_or(i.closed_at IS NULL) AS open FROM finding_intervals i"
-        " JOIN unnest($1::text[], $2::text[]) AS k(check_id, resource_arn) USING (check_id, resource_arn)"
-        " GROUP BY 1, 2",
-        checks,
-        arns,
+    opened = await conn.fetch(
+        "INSERT INTO finding_intervals AS i (check_id, resource_arn, resource_type, account_id, region, severity,"
+        " opened_at, opened_scan, reopened)"
+        " SELECT d.check_id, d.resource_arn, f.resource_type, f.account_id, f.region, f.severity, $1, $2,"
+        " d.had_any FROM interval_decisions d JOIN findings f USING (check_id, resource_arn)"
+        f" WHERE d.decisive = 'FAIL' AND NOT d.was_open ORDER BY d.check_id, d.resource_arn{back}",
+        at,
+        scan_id,
     )
-    had_any = {(r["check_id"], r["resource_arn"]): r["open"] for r in known}
-    # The state each finding ends the scan in decides: within one scan only the outcome counts.
-    first: dict[tuple[str, str], asyncpg.Record] = {}
-    failing: dict[tuple[str, str], bool] = {}
-    closed_as: dict[tuple[str, str], str] = {}
-    for e in events:
-        key = (e["check_id"], e["resource_arn"])
-        first.setdefault(key, e)
-        now_failing = failing.get(key, had_any.get(key, False))
-        if e["new_status"] == "FAIL":
-            now_failing = True
-        elif e["new_status"] in CLOSING:
-            now_failing = False
-            closed_as[key] = e["new_status"]
-        failing[key] = now_failing
-    to_open: dict[tuple[str, str], tuple[Any, ...]] = {}
-    to_close: dict[tuple[str, str], str] = {}
-    for key, end_failing in failing.items():
-        was_open = had_any.get(key, False)
-        if end_failing and not was_open:
-            e = first[key]
-            to_open[key] = (
-                key[0],
-                key[1],
-                e["resource_type"],
-                e["account_id"],
-                e["region"],
-                e["severity"],
-                at,
-                scan_id,
-                key in had_any,
-            )
-        elif was_open and not end_failing:
-            to_close[key] = closed_as[key]
-    closed = (
-        await conn.fetch(
-            "UPDATE finding_intervals i SET closed_at = $3, closed_scan = $4, closed_as = k.closed_as"
-            " FROM unnest($1::text[], $2::text[], $5::text[]) AS k(check_id, resource_arn, closed_as)"
-            " WHERE i.check_id = k.check_id AND i.resource_arn = k.resource_arn AND i.closed_at IS NULL"
-            " RETURNING i.*",
-            [k[0] for k in to_close],
-            [k[1] for k in to_close],
-            at,
-            scan_id,
-            list(to_close.values()),
-        )
-        if to_close
-        else []
-    )
-    opened = (
-        await conn.fetch(
-            "INSERT INTO finding_intervals (check_id, resource_arn, resource_type, account_id, region, severity,"
-            " opened_at, opened_scan, reopened)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
-            " $7::timestamptz[], $8::text[], $9::bool[]) RETURNING *",
-            *[list(col) for col in zip(*to_open.values(), strict=True)],
-        )
-        if to_open
-        else []
-    )
-    opened = sorted(opened, key=lambda r: (r["check_id"], r["resource_arn"]))
-    closed = sorted(closed, key=lambda r: (r["check_id"], r["resource_arn"]))
+    await conn.execute("DROP TABLE interval_decisions")
+    return sorted(opened, key=_key), sorted(closed, key=_key)
+
+
+def _key(row: asyncpg.Record) -> tuple[str, str]:
+    return (row["check_id"], row["resource_arn"])
+
+
+def _interval_events(
+    opened: list[asyncpg.Record], closed: list[asyncpg.Record], scan_id: str, at: datetime, suffix: str = ""
+) -> list[tuple[str, str, dict[str, Any], datetime]]:
+    events: list[tuple[str, str, dict[str, Any], datetime]] = []
     for row in opened:
         kind = "finding.reopened" if row["reopened"] else "finding.opened"
-        await emit(conn, kind, f"{kind}:{row['check_id']}:{row['resource_arn']}:{scan_id}", _finding(row, at), at)
+        events.append(
+            (kind, f"{kind}:{row['check_id']}:{row['resource_arn']}:{scan_id}{suffix}", _finding(row, at), at)
+        )
     for row in closed:
         data = {**_finding(row, at), "opened_at": row["opened_at"].isoformat(), "closed_as": row["closed_as"]}
-        dedupe = f"finding.resolved:{row['check_id']}:{row['resource_arn']}:{scan_id}"
-        await emit(conn, "finding.resolved", dedupe, data, at)
-    return opened, closed
+        dedupe = f"finding.resolved:{row['check_id']}:{row['resource_arn']}:{scan_id}{suffix}"
+        events.append(("finding.resolved", dedupe, data, at))
+    return events
+
+
+async def _record_intervals(conn: asyncpg.Connection, scan_id: str, at: datetime, tally: _Tally) -> None:
+    """Open, close and reopen failure intervals from this scan's finding events (in their order).
+
+    The intervals this scan opened, then those it closed, are read back in pages of :data:`PAGE`
+    through a cursor; each page becomes one outbox statement and is counted per scope.
+    """
+    await _change_intervals(conn, "e.scan_id = $1", [scan_id], at, scan_id, returning=False)
+    for column in ("opened_scan", "closed_scan"):
+        cursor = await conn.cursor(
+            f"SELECT {_INTERVAL_COLUMNS} FROM finding_intervals i WHERE i.{column} = $1"
+            " ORDER BY i.check_id, i.resource_arn",
+            scan_id,
+        )
+        while rows := await cursor.fetch(PAGE):
+            opened, closed = (rows, []) if column == "opened_scan" else ([], rows)
+            await OUTBOX.emit_many(conn, _interval_events(opened, closed, scan_id, at))
+            await tally.add(conn, opened, closed)
+
+
+async def record_late(conn: asyncpg.Connection, scan_id: str, after_event: int, at: datetime) -> int:
+    """History for evaluations of ``scan_id`` applied after its finalisation (a late or redelivered one).
+
+    The finding events with an id above ``after_event`` open and close failure intervals attributed
+    to the scan, at ``at`` (the compliance clock: when Guardian learnt of them), with their domain
+    events; the scan's per-scope counts of new failures and resolutions grow by as many. Returns how
+    many intervals changed. Does nothing for a scan history has not recorded yet.
+    """
+    if await conn.fetchval("SELECT 1 FROM history_scans WHERE scan_id = $1", scan_id) is None:
+        return 0
+    opened, closed = await _change_intervals(
+        conn, "e.scan_id = $1 AND e.id > $2", [scan_id, after_event], at, scan_id, returning=True
+    )
+    if not opened and not closed:
+        return 0
+    suffix = f":late:{after_event}"
+    await OUTBOX.emit_many(conn, _interval_events(opened, closed, scan_id, at, suffix))
+    tally = _Tally(await _scopes(conn))
+    await tally.add(conn, opened, closed)
+    rows = await conn.fetch(
+        "SELECT scope_id, framework_id FROM history_readiness WHERE scan_id = $1 ORDER BY 1, 2", scan_id
+    )
+    for row in rows:
+        new, resolved = tally.counts(row["scope_id"])
+        await conn.execute(
+            "UPDATE history_readiness SET counts = jsonb_set(jsonb_set(counts, '{new_failures}',"
+            " to_jsonb(COALESCE((counts ->> 'new_failures')::int, 0) + $4)), '{resolved}',"
+            " to_jsonb(COALESCE((counts ->> 'resolved')::int, 0) + $5))"
+            " WHERE scan_id = $1 AND scope_id = $2 AND framework_id = $3",
+            scan_id,
+            row["scope_id"],
+            row["framework_id"],
+            new,
+            resolved,
+        )
+    return len(opened) + len(closed)
 
 
 def _finding(row: asyncpg.Record, at: datetime) -> dict[str, Any]:
@@ -185,13 +294,7 @@ def _finding(row: asyncpg.Record, at: datetime) -> dict[str, Any]:
     }
 
 
-async def _record_posture(
-    conn: asyncpg.Connection,
-    scan_id: str,
-    at: datetime,
-    opened: list[asyncpg.Record],
-    closed: list[asyncpg.Record],
-) -> None:
+async def _record_posture(conn: asyncpg.Connection, scan_id: str, at: datetime, tally: _Tally) -> None:
     results = await conn.fetch(
         "SELECT scope_id, framework_id, readiness, requirements, controls FROM scope_results WHERE scan_id = $1"
         " ORDER BY scope_id, framework_id",
@@ -199,25 +302,8 @@ async def _record_posture(
     )
     if not results:
         return
-    scopes = {r["scope_id"]: scope_of(r) for r in await ScopeRepository(conn).all()}
-    touched = {r["resource_arn"] for r in [*opened, *closed]}
-    tags = {
-        r["arn"]: r["tags"]
-        for r in await conn.fetch("SELECT arn, tags FROM resources WHERE arn = ANY($1::text[])", sorted(touched))
-    }
     for result in results:
         scope_id, framework_id = result["scope_id"], result["framework_id"]
-        scope = scopes.get(scope_id)
-
-        def inside(row: asyncpg.Record) -> bool:
-            return scope is None or scope.contains(  # noqa: B023 - used within this iteration only
-                account_id=row["account_id"],
-                region=row["region"],
-                resource_type=row["resource_type"],
-                arn=row["resource_arn"],
-                tags=tags.get(row["resource_arn"]),
-            )
-
         statuses = sorted(
             [("control", c["id"], c["status"]) for c in result["controls"]]
             + [("requirement", r["id"], r["status"]) for r in result["requirements"]]
@@ -259,11 +345,12 @@ async def _record_posture(
                 at,
             )
         readiness = result["readiness"]
+        new_failures, resolved = tally.counts(scope_id)
         counts = {
             "controls": dict(Counter(c["status"] for c in result["controls"])),
             "requirements": dict(Counter(r["status"] for r in result["requirements"])),
-            "new_failures": sum(1 for r in opened if inside(r)),
-            "resolved": sum(1 for r in closed if inside(r)),
+            "new_failures": new_failures,
+            "resolved": resolved,
         }
         prior = await conn.fetchrow(
             "SELECT score FROM history_readiness WHERE scope_id = $1 AND framework_id = $2 AND at < $3"

@@ -80,9 +80,14 @@ async def try_finalise(
         UnitView(u["region"], u["service"], u["status"], u["snapshots"], u["first_error"])
         for u in await scans.units(scan_id)
     ]
-    evaluated_per_unit = Counter(
-        (r["collection_region"], r["service"])
-        for r in await conn.fetch("SELECT collection_region, service FROM evaluations WHERE scan_id = $1", scan_id)
+    evaluated_per_unit: Counter[tuple[str, str]] = Counter(
+        {
+            (r["collection_region"], r["service"]): r["n"]
+            for r in await conn.fetch(
+                "SELECT collection_region, service, count(*) AS n FROM evaluations WHERE scan_id = $1 GROUP BY 1, 2",
+                scan_id,
+            )
+        }
     )
     missing: dict[str, Any] = {}
     # A targeted scan (remediation's verification) speaks only for its targets: it closes, marks
