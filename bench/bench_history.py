@@ -9,7 +9,7 @@ runs are timed through the history service (what an HTTP request executes, minus
 deviations, populations, coverage and drift, each the median of several runs after a warm-up.
 
     python3 -m uv run --frozen python bench/bench_history.py [--resources N] [--days N] [--keep]
-        [--database KEPT_DB] [--baseline EARLIER_RESULTS.json]
+        [--database KEPT_DB [--write]] [--baseline EARLIER_RESULTS.json]
 
 Prints the figures and writes bench/results/history.json with the machine they were measured on.
 """
@@ -431,8 +431,28 @@ async def measure(conn: asyncpg.Connection, world: World, runs: int) -> dict[str
         return await svc.population(year.scope, as_of, None, limit=1000, cursor=middle)
 
     async def population_csv() -> Any:
-        # The streamed export, every chunk consumed: what the whole download costs the service.
-        return [c async for c in population_csv_chunks(svc.population_pages(year.scope, as_of, None))]
+        # The streamed export (a server-side cursor), every chunk consumed: what the download costs.
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return [c async for c in population_csv_chunks(svc.population_stream(year.scope, as_of, None))]
+
+    async def deviations_all_page() -> Any:
+        return await svc.deviations(year, "soc2", None, limit=1000)
+
+    deep = await svc.deviations(year, "soc2", None, limit=10000)
+    deeper = await svc.deviations(year, "soc2", None, limit=10000, cursor=deep.next_cursor)
+
+    async def deviations_all_page_after_20000() -> Any:
+        return await svc.deviations(year, "soc2", None, limit=1000, cursor=deeper.next_cursor)
+
+    async def deviations_month_page() -> Any:
+        return await svc.deviations(month, "soc2", None, limit=1000)
+
+    async def deviations_all_pages() -> Any:
+        # Every page of 10,000, cursor to cursor: what a client reading everything pays in all.
+        pages = [await svc.deviations(year, "soc2", None, limit=10000)]
+        while pages[-1].next_cursor is not None:
+            pages.append(await svc.deviations(year, "soc2", None, limit=10000, cursor=pages[-1].next_cursor))
+        return sum(len(p.items) for p in pages)
 
     async def coverage() -> Any:
         return await svc.coverage(year)
@@ -461,6 +481,10 @@ async def measure(conn: asyncpg.Connection, world: World, runs: int) -> dict[str
         ("deviations_year_one_control", deviations_one, lambda r: r.deviation_count),
         ("deviations_year_all_120_controls", deviations_all, lambda r: r.deviation_count),
         ("deviations_last_30_days_all_120_controls", deviations_month, lambda r: r.deviation_count),
+        ("deviations_year_all_controls_page_of_1000", deviations_all_page, lambda r: len(r.items)),
+        ("deviations_year_all_controls_page_after_20000", deviations_all_page_after_20000, lambda r: len(r.items)),
+        ("deviations_last_30_days_page_of_1000", deviations_month_page, lambda r: len(r.items)),
+        ("deviations_year_all_controls_every_page_of_10000", deviations_all_pages, lambda r: r),
         ("population_as_of_mid_year", population, lambda r: r.count),
         ("population_page_of_1000_as_of_mid_year", population_page, lambda r: r.count),
         ("population_page_of_1000_after_5000", population_next_page, lambda r: r.count),
@@ -513,7 +537,7 @@ async def main(args: argparse.Namespace) -> None:
         world = World(args.resources, args.days)
         async with pool.acquire() as conn:
             if reuse:
-                print(f"reusing {name}: not loading, not writing {RESULTS.name}")
+                print(f"reusing {name}: not loading" + ("" if args.write else f", not writing {RESULTS.name}"))
                 await conn.execute("ANALYZE")
                 load_timings, load_seconds = {}, 0.0
             else:
@@ -530,7 +554,7 @@ async def main(args: argparse.Namespace) -> None:
             f"  history tables: {sizes['history_tables_total_mb']} MB;"
             f" evaluations {sizes['evaluations']['total_mb']} MB"
         )
-        if reuse:
+        if reuse and not args.write:
             return
         report: dict[str, Any] = {
             "benchmark": "monitoring history queries",
@@ -543,7 +567,8 @@ async def main(args: argparse.Namespace) -> None:
                 "controls": len(world.controls),
                 "scans": sum(1 for d in range(args.days) if not world.skipped(d)),
             },
-            "load_seconds": round(load_seconds, 1),
+            # A kept database (--database --write) was loaded by an earlier run: no load figures.
+            "load_seconds": None if reuse else round(load_seconds, 1),
             "load_breakdown_seconds": {k: round(v, 1) for k, v in load_timings.items()},
             "queries": queries,
             "storage": sizes,
@@ -571,5 +596,6 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards")
     parser.add_argument("--database", help="Time the queries on a database kept by --keep (no load, no results)")
+    parser.add_argument("--write", action="store_true", help="With --database: write the results file too")
     parser.add_argument("--baseline", type=Path, help="An earlier results file to include for comparison")
     asyncio.run(main(parser.parse_args()))

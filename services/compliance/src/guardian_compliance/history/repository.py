@@ -2,11 +2,142 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
+
+# Where a page of deviations ends: (control, detected at, check, resource ARN, interval id).
+DeviationKey = tuple[str, datetime, str, str, int]
+
+
+def fnmatch_regex(pattern: str) -> str:
+    """An acceptance's ARN pattern (``fnmatch`` syntax: ``*``, ``?``, ``[...]``, ``[!...]``) as an
+    anchored PostgreSQL regular expression matching exactly what :func:`fnmatch.fnmatchcase` does."""
+    out, i, n = ["^"], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal "["
+                out.append("\\[")
+                continue
+            body = pattern[i:j].replace("\\", "\\\\")
+            i = j + 1
+            if body.startswith("!"):
+                body = "^" + body[1:]
+            elif body.startswith("^"):
+                body = "\\" + body
+            out.append(f"[{body}]")
+        else:
+            out.append(c if c.isalnum() else "\\" + c)
+    out.append("$")
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class DeviationFilter:
+    """Which deviations a period and scope hold, for the queries that count and page them in SQL.
+
+    Mirrors the Python rules exactly: the boundary of :meth:`Scope.contains` (accounts, regions,
+    tags; unknown tags keep a resource inside) and, per control, :meth:`Rule.covers` with the
+    validity overlap of an acceptance (``rules``: id, control, check, ARN pattern, account,
+    region, tag key, tag value, starts, covered until).
+    """
+
+    controls: Sequence[str]
+    start: datetime
+    end: datetime
+    now: datetime
+    accounts: Sequence[str] | None = None
+    regions: Sequence[str] | None = None
+    tags: Mapping[str, Sequence[str]] | None = None
+    rules: Sequence[tuple[Any, ...]] = field(default_factory=tuple)
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """``WITH ... devs AS (...)``: one row per (control, in-scope interval), with ``accepted``.
+
+        Only the conditions needed are written (no boundary, no acceptances: none of their SQL), and
+        the resources table is joined only when tags decide something; the page adds names later.
+        """
+        args: list[Any] = [list(self.controls), self.start, self.end, self.now]
+        where = ""
+        if self.accounts is not None:
+            args.append(list(self.accounts))
+            where += f" AND i.account_id = ANY(${len(args)}::text[])"
+        if self.regions:
+            args.append(list(self.regions))
+            where += f" AND (i.region = 'global' OR i.region = ANY(${len(args)}::text[]))"
+        if self.tags:
+            args.append({key: list(allowed) for key, allowed in self.tags.items()})
+            n = len(args)
+            where += (
+                " AND (r.tags IS NULL OR i.resource_type = 'AWS::::Account'"
+                " OR starts_with(i.resource_arn, 'guardian:collection:') OR NOT EXISTS ("
+                f"  SELECT 1 FROM jsonb_each(${n}::jsonb) AS b(k, allowed) WHERE NOT (r.tags ? b.k"
+                "  AND (jsonb_array_length(b.allowed) = 0 OR b.allowed ? (r.tags ->> b.k)))))"
+            )
+        tagged = bool(self.tags) or any(rule[6] is not None for rule in self.rules)
+        accepted = "false"
+        rules = ""
+        if self.rules:
+            first = len(args) + 1
+            args.extend(list(column) for column in zip(*self.rules, strict=True))
+            p = [f"${first + k}" for k in range(10)]
+            rules = (
+                f" ru AS (SELECT * FROM unnest({p[0]}::text[], {p[1]}::text[], {p[2]}::text[], {p[3]}::text[],"
+                f"  {p[4]}::text[], {p[5]}::text[], {p[6]}::text[], {p[7]}::text[], {p[8]}::timestamptz[],"
+                f"  {p[9]}::timestamptz[])"
+                "  AS u(id, control_id, check_id, arn_re, account_id, region, tag_key, tag_value, starts, until)),"
+            )
+            accepted = (
+                "EXISTS (SELECT 1 FROM ru WHERE ru.starts < COALESCE(iv.resolved_at, $4)"
+                " AND ru.until > iv.detected_at AND (ru.control_id IS NULL OR ru.control_id = c.control_id)"
+                " AND (ru.check_id IS NULL OR ru.check_id = iv.check_id)"
+                " AND (ru.arn_re IS NULL OR iv.resource_arn ~ ru.arn_re)"
+                " AND (ru.account_id IS NULL OR ru.account_id = iv.account_id)"
+                " AND (ru.region IS NULL OR ru.region = iv.region)"
+                + (
+                    " AND (ru.tag_key IS NULL OR (iv.tags ->> ru.tag_key) IS NOT DISTINCT FROM ru.tag_value)"
+                    if tagged
+                    else ""
+                )
+                + ")"
+            )
+        return (
+            # $4 (now) types here, whether or not the statement uses it further on.
+            "WITH asked AS (SELECT $4::timestamptz AS now),"
+            " ctl AS (SELECT DISTINCT c.control_id, k.check_id FROM controls c,"
+            "  unnest(c.checks) AS k(check_id) WHERE c.control_id = ANY($1::text[])),"
+            + rules
+            + " iv AS (SELECT i.id, i.check_id, i.resource_arn, i.resource_type, i.account_id, i.region, i.severity,"
+            "  i.opened_at AS detected_at, i.opened_scan AS detected_scan, i.closed_at AS resolved_at,"
+            "  i.closed_scan AS resolved_scan, i.closed_as AS resolved_as, i.reopened"
+            + (
+                ", r.tags FROM finding_intervals i LEFT JOIN resources r ON r.arn = i.resource_arn"
+                if tagged
+                else " FROM finding_intervals i"
+            )
+            + " WHERE i.check_id IN (SELECT check_id FROM ctl) AND i.opened_at < $3"
+            "  AND COALESCE(i.closed_at, 'infinity') > $2" + where + "),"
+            " devs AS (SELECT c.control_id, iv.id, iv.check_id, iv.resource_arn, iv.resource_type, iv.account_id,"
+            "  iv.region, iv.severity, iv.detected_at, iv.detected_scan, iv.resolved_at, iv.resolved_scan,"
+            f"  iv.resolved_as, iv.reopened, {accepted} AS accepted FROM iv JOIN ctl c ON c.check_id = iv.check_id)",
+            args,
+        )
 
 
 class HistoryRepository:
@@ -228,6 +359,55 @@ class HistoryRepository:
         )
         return rows
 
+    async def deviation_summaries(self, where: DeviationFilter, sla_days: Mapping[str, float]) -> list[asyncpg.Record]:
+        """Per control: deviations, open ones, SLA misses and accepted ones, counted in the database.
+
+        The same deviations :meth:`deviation_intervals` lists, with the scope boundary and the
+        acceptances applied in SQL (see :class:`DeviationFilter`), so no interval leaves it.
+        """
+        cte, args = where.sql()
+        args.extend([list(sla_days), [float(v) for v in sla_days.values()]])
+        n = len(args)
+        rows: list[asyncpg.Record] = await self._fetch_planned(
+            cte + f", sla AS (SELECT * FROM unnest(${n - 1}::text[], ${n}::float8[]) AS s(severity, days))"
+            " SELECT d.control_id, count(*) AS deviation_count,"
+            " count(*) FILTER (WHERE d.resolved_at IS NULL) AS open_count,"
+            " count(*) FILTER (WHERE s.days IS NOT NULL AND extract(epoch FROM"
+            "   COALESCE(d.resolved_at, $4) - d.detected_at) > s.days * 86400) AS sla_misses,"
+            " count(*) FILTER (WHERE d.accepted) AS accepted_count"
+            " FROM devs d LEFT JOIN sla s ON s.severity = d.severity"
+            " GROUP BY d.control_id ORDER BY d.control_id",
+            *args,
+        )
+        return rows
+
+    async def deviation_page(
+        self, where: DeviationFilter, after: DeviationKey | None, limit: int
+    ) -> list[asyncpg.Record]:
+        """One page of (control, deviation) rows in the order of :data:`DeviationKey`, after ``after``."""
+        cte, args = where.sql()
+        keyset = ""
+        if after is not None:
+            args.extend(after)
+            n = len(args)
+            keyset = (
+                f' WHERE (d.control_id COLLATE "C", d.detected_at, d.check_id COLLATE "C",'
+                f' d.resource_arn COLLATE "C", d.id) > (${n - 4} COLLATE "C", ${n - 3}::timestamptz,'
+                f' ${n - 2} COLLATE "C", ${n - 1} COLLATE "C", ${n}::bigint)'
+            )
+        args.append(limit)
+        rows: list[asyncpg.Record] = await self._fetch_planned(
+            cte + ", page AS (SELECT d.* FROM devs d" + keyset + ' ORDER BY d.control_id COLLATE "C", d.detected_at,'
+            f' d.check_id COLLATE "C", d.resource_arn COLLATE "C", d.id LIMIT ${len(args)})'
+            # Names and tags for the page's rows only.
+            " SELECT p.*, r.name AS resource_name, r.tags AS resource_tags FROM page p"
+            " LEFT JOIN resources r ON r.arn = p.resource_arn"
+            ' ORDER BY p.control_id COLLATE "C", p.detected_at, p.check_id COLLATE "C", p.resource_arn COLLATE "C",'
+            " p.id",
+            *args,
+        )
+        return rows
+
     async def intervals_of_scan(self, scan_id: str) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
         """Intervals opened by ``scan_id`` and those it closed: new and resolved since the last scan."""
         select = (
@@ -286,49 +466,53 @@ class HistoryRepository:
         ordered by (resource type, ARN, scan, seq); ``after`` (such a key) and ``limit`` page them,
         and the resource's name, tags and configuration are looked up for the page's rows only.
         """
-        # Only the conditions asked for are written: the statement is prepared, and a generic plan
-        # that must allow for absent filters (col = $n OR $n IS NULL) reads far more than needed.
-        args: list[Any] = [as_of]
-        where = ""
-        if resource_type is not None:
-            args.append(resource_type)
-            where += f" AND e.resource_type = ${len(args)}"
-        if after is not None:
-            args.extend(after)
-            n = len(args)
-            where += f" AND (e.resource_type, e.arn, e.scan_id, e.seq) > (${n - 3}, ${n - 2}, ${n - 1}, ${n}::integer)"
-        page = ""
-        if limit is not None:
-            args.append(limit)
-            page = f" LIMIT ${len(args)}"
+        query, args = _population_sql(as_of, resource_type, after, limit)
+        return await self._fetch_planned(query, *args)
+
+    async def population_stream(
+        self, as_of: datetime, resource_type: str | None, chunk: int
+    ) -> AsyncIterator[list[asyncpg.Record]]:
+        """The whole population (as :meth:`population`) from a server-side cursor, ``chunk`` rows at a
+        time: one query and one snapshot, never more than a chunk in memory. Runs in the caller's
+        transaction (a cursor needs one), opening one if there is none."""
+        query, args = _population_sql(as_of, resource_type, None, None)
+        async with self.conn.transaction():
+            await self.conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+            cur = await self.conn.cursor(query, *args)
+            while rows := await cur.fetch(chunk):
+                yield rows
+
+    async def population_count(
+        self,
+        as_of: datetime,
+        resource_type: str | None,
+        *,
+        accounts: Sequence[str] | None,
+        regions: Sequence[str] | None,
+        tags: Mapping[str, Sequence[str]] | None,
+    ) -> int:
+        """How many rows :meth:`population` lists inside a scope boundary (as :meth:`Scope.contains`)."""
+        args: list[Any] = [as_of, resource_type, list(accounts) if accounts is not None else None]
+        args += [list(regions) if regions else None, {k: list(v) for k, v in tags.items()} if tags else None]
         rows = await self._fetch_planned(
             "WITH last AS ("
             "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, scan_id, at"
-            "  FROM history_units WHERE complete AND at < $1 ORDER BY account_id, region, service, at DESC),"
-            " newest AS ("
-            "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, at"
-            "  FROM history_units WHERE at < $1 ORDER BY account_id, region, service, at DESC),"
-            " page AS ("
-            "  SELECT e.scan_id, e.seq, e.arn, e.resource_type, e.account_id, e.region, e.collection_region,"
-            "  e.service, e.observed_at"
-            # Each scan's evaluations are read once, however many of its units are the newest.
-            "  FROM (SELECT DISTINCT scan_id FROM last) s JOIN evaluations e ON e.scan_id = s.scan_id"
-            "  JOIN last l ON l.scan_id = e.scan_id AND l.region = e.collection_region AND l.service = e.service"
-            "  WHERE e.arn IS NOT NULL" + where + " ORDER BY e.resource_type, e.arn, e.scan_id, e.seq" + page + ")"
-            " SELECT p.arn, p.resource_type, p.account_id, p.region, l.region AS collection_region, l.service,"
-            " l.scan_id, p.seq, l.at AS scanned_at, n.at > l.at AS stale, p.observed_at, r.name, r.tags,"
-            " c.config_hash, c.configuration"
-            " FROM page p JOIN last l ON l.scan_id = p.scan_id AND l.region = p.collection_region"
-            " AND l.service = p.service"
-            " JOIN newest n ON n.account_id = l.account_id AND n.region = l.region AND n.service = l.service"
-            " LEFT JOIN resources r ON r.arn = p.arn"
-            " LEFT JOIN LATERAL (SELECT config_hash, configuration FROM resource_configs rc"
-            "   WHERE rc.arn = p.arn AND rc.observed_at <= p.observed_at ORDER BY rc.observed_at DESC LIMIT 1) c"
-            "   ON true"
-            " ORDER BY p.resource_type, p.arn, p.scan_id, p.seq",
+            "  FROM history_units WHERE complete AND at < $1 ORDER BY account_id, region, service, at DESC)"
+            " SELECT count(*) AS n"
+            " FROM (SELECT DISTINCT scan_id FROM last) s JOIN evaluations e ON e.scan_id = s.scan_id"
+            " JOIN last l ON l.scan_id = e.scan_id AND l.region = e.collection_region AND l.service = e.service"
+            " LEFT JOIN resources r ON r.arn = e.arn"
+            " WHERE e.arn IS NOT NULL AND e.resource_type <> 'AWS::CloudTrail::ManagementEvents'"
+            " AND ($2::text IS NULL OR e.resource_type = $2)"
+            " AND ($3::text[] IS NULL OR e.account_id = ANY($3::text[]))"
+            " AND ($4::text[] IS NULL OR e.region = 'global' OR e.region = ANY($4::text[]))"
+            " AND ($5::jsonb IS NULL OR r.tags IS NULL OR e.resource_type = 'AWS::::Account'"
+            "  OR starts_with(e.arn, 'guardian:collection:') OR NOT EXISTS ("
+            "   SELECT 1 FROM jsonb_each($5::jsonb) AS b(k, allowed) WHERE NOT (r.tags ? b.k"
+            "   AND (jsonb_array_length(b.allowed) = 0 OR b.allowed ? (r.tags ->> b.k)))))",
             *args,
         )
-        return rows
+        return int(rows[0]["n"])
 
     async def drift(
         self,
@@ -343,10 +527,11 @@ class HistoryRepository:
         """Configuration changes recorded by scans finalised in [start, end), with the previous version."""
         rows = await self._fetch_planned(
             "SELECT c.arn, c.scan_id, c.config_hash, c.observed_at, c.configuration, h.at, r.resource_type,"
-            " r.account_id, r.region, r.name, r.tags, p.config_hash AS before_hash, p.configuration AS before"
+            " r.account_id, r.region, r.name, r.tags, p.config_hash AS before_hash, p.configuration AS before,"
+            " p.observed_at AS before_at"
             " FROM resource_configs c JOIN history_scans h ON h.scan_id = c.scan_id"
             " JOIN resources r ON r.arn = c.arn"
-            " JOIN LATERAL (SELECT config_hash, configuration FROM resource_configs p"
+            " JOIN LATERAL (SELECT config_hash, configuration, observed_at FROM resource_configs p"
             "   WHERE p.arn = c.arn AND p.observed_at < c.observed_at ORDER BY p.observed_at DESC LIMIT 1) p ON true"
             " WHERE h.at >= $1 AND h.at < $2 AND ($3::text IS NULL OR r.account_id = $3)"
             " AND ($4::text IS NULL OR r.resource_type = $4) AND ($5::text IS NULL OR c.arn = $5)"
@@ -357,6 +542,29 @@ class HistoryRepository:
             resource_type,
             resource_arn,
             limit,
+        )
+        return rows
+
+    async def actors(self, changes: Sequence[tuple[str, str, str, datetime, datetime]]) -> list[asyncpg.Record]:
+        """For each change (account, ARN, name, previous observation, this one), numbered from 1 in
+        the order given: the latest CloudTrail write event naming the resource in between, or
+        ``unreadable`` when no event was found and an event-history read of the account for that
+        time failed."""
+        rows: list[asyncpg.Record] = await self.conn.fetch(
+            "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
+            "  $5::timestamptz[]) WITH ORDINALITY AS k(account_id, arn, name, after, until, n))"
+            " SELECT k.n, e.actor_arn, e.event_name, e.event_time,"
+            " e.event_id IS NULL AND EXISTS (SELECT 1 FROM cloudtrail_reads c WHERE c.account_id = k.account_id"
+            "  AND NOT c.readable AND c.window_end > k.after AND c.window_start <= k.until) AS unreadable"
+            " FROM k LEFT JOIN LATERAL (SELECT * FROM cloudtrail_events e WHERE e.account_id = k.account_id"
+            "  AND e.resources && ARRAY[k.arn, k.name] AND e.event_time > k.after AND e.event_time <= k.until"
+            "  ORDER BY e.event_time DESC, e.event_id DESC LIMIT 1) e ON true"
+            " ORDER BY k.n",
+            [c[0] for c in changes],
+            [c[1] for c in changes],
+            [c[2] for c in changes],
+            [c[3] for c in changes],
+            [c[4] for c in changes],
         )
         return rows
 
@@ -372,3 +580,56 @@ class HistoryRepository:
             new,
         )
         return rows
+
+
+def _population_sql(
+    as_of: datetime, resource_type: str | None, after: tuple[str, str, str, int] | None, limit: int | None
+) -> tuple[str, list[Any]]:
+    """The statement behind :meth:`HistoryRepository.population` and its arguments."""
+    # Only the conditions asked for are written: the statement is prepared, and a generic plan
+    # that must allow for absent filters (col = $n OR $n IS NULL) reads far more than needed.
+    args: list[Any] = [as_of]
+    where = ""
+    if resource_type is not None:
+        args.append(resource_type)
+        where += f" AND e.resource_type = ${len(args)}"
+    if after is not None:
+        args.extend(after)
+        n = len(args)
+        where += f" AND (e.resource_type, e.arn, e.scan_id, e.seq) > (${n - 3}, ${n - 2}, ${n - 1}, ${n}::integer)"
+    page = ""
+    if limit is not None:
+        args.append(limit)
+        page = f" LIMIT ${len(args)}"
+    query = (
+        "WITH last AS ("
+        "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, scan_id, at"
+        "  FROM history_units WHERE complete AND at < $1 ORDER BY account_id, region, service, at DESC),"
+        " newest AS ("
+        "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, at"
+        "  FROM history_units WHERE at < $1 ORDER BY account_id, region, service, at DESC),"
+        " page AS ("
+        "  SELECT e.scan_id, e.seq, e.arn, e.resource_type, e.account_id, e.region, e.collection_region,"
+        "  e.service, e.observed_at"
+        # Each scan's evaluations are read once, however many of its units are the newest.
+        "  FROM (SELECT DISTINCT scan_id FROM last) s JOIN evaluations e ON e.scan_id = s.scan_id"
+        "  JOIN last l ON l.scan_id = e.scan_id AND l.region = e.collection_region AND l.service = e.service"
+        # CloudTrail's event history is collected per scan but is no resource of the population.
+        "  WHERE e.arn IS NOT NULL AND e.resource_type <> 'AWS::CloudTrail::ManagementEvents'"
+        + where
+        + " ORDER BY e.resource_type, e.arn, e.scan_id, e.seq"
+        + page
+        + ")"
+        " SELECT p.arn, p.resource_type, p.account_id, p.region, l.region AS collection_region, l.service,"
+        " l.scan_id, p.seq, l.at AS scanned_at, n.at > l.at AS stale, p.observed_at, r.name, r.tags,"
+        " c.config_hash, c.configuration"
+        " FROM page p JOIN last l ON l.scan_id = p.scan_id AND l.region = p.collection_region"
+        " AND l.service = p.service"
+        " JOIN newest n ON n.account_id = l.account_id AND n.region = l.region AND n.service = l.service"
+        " LEFT JOIN resources r ON r.arn = p.arn"
+        " LEFT JOIN LATERAL (SELECT config_hash, configuration FROM resource_configs rc"
+        "   WHERE rc.arn = p.arn AND rc.observed_at <= p.observed_at ORDER BY rc.observed_at DESC LIMIT 1) c"
+        "   ON true"
+        " ORDER BY p.resource_type, p.arn, p.scan_id, p.seq"
+    )
+    return query, args

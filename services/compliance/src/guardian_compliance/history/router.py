@@ -61,6 +61,7 @@ async def _service(request: Request, clock: Now) -> AsyncIterator[tuple[HistoryS
                 clock.now(),
                 window=timedelta(hours=settings.coverage_window_hours),
                 sla_days=settings.sla_days,
+                evidence_grace=timedelta(days=settings.evidence_grace_days),
             ),
             conn,
         )
@@ -185,10 +186,23 @@ async def deviations(
     end: To = None,
     control_id: str | None = None,
     framework: Framework = "soc2",
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=10000,
+            description="Page: at most this many deviations in items, with next_cursor, and on the first page"
+            " per-control summaries (counted in the database). Without limit or cursor: every deviation of every"
+            " control, in full, as before.",
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(description="next_cursor of the previous page (limit defaults to 1000 with a cursor)")
+    ] = None,
 ) -> DeviationsOut:
     async with _service(request, clock) as (svc, conn):
         period = await _period(conn, svc, scope_id, period_id, start, end)
-        return await svc.deviations(period, framework, control_id)
+        return await svc.deviations(period, framework, control_id, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -206,7 +220,8 @@ async def populations(
     resource_type: str | None = None,
     format: Literal["json", "csv"] = "json",
     limit: Annotated[
-        int | None, Query(ge=1, le=10000, description="JSON only: at most this many items, with next_cursor")
+        int | None,
+        Query(ge=1, le=10000, description="JSON only: at most this many items, with next_cursor (total on page 1)"),
     ] = None,
     cursor: Annotated[str | None, Query(description="JSON only: next_cursor of the previous page")] = None,
 ) -> PopulationOut | Response:
@@ -229,9 +244,9 @@ async def populations(
 async def _population_csv(
     request: Request, clock: Now, scope: Scope, moment: datetime, resource_type: str | None
 ) -> AsyncIterator[str]:
-    """The export, page by page, from one snapshot of the database (a read-only repeatable read)."""
+    """The export from a server-side cursor, a chunk of rows at a time, in one read-only transaction."""
     async with _service(request, clock) as (svc, conn), conn.transaction(isolation="repeatable_read", readonly=True):
-        async for chunk in population_csv_chunks(svc.population_pages(scope, moment, resource_type)):
+        async for chunk in population_csv_chunks(svc.population_stream(scope, moment, resource_type)):
             yield chunk
 
 

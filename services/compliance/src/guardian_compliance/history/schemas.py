@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from guardian_compliance.history.evidence_deviations import MissedOccurrence
+from guardian_compliance.history.evidence_deviations import EvidenceDeviation, MissedOccurrence
 
 
 class Span(BaseModel):
@@ -163,6 +163,14 @@ class ControlDeviations(BaseModel):
     missed_occurrences: list[MissedOccurrence] = Field(
         default_factory=list, description="Occurrences of a recurring control that passed without accepted evidence"
     )
+    evidence_deviations: list[EvidenceDeviation] = Field(
+        default_factory=list,
+        description="Occurrences not covered on time (missed, or accepted late); counted in deviation_count",
+    )
+
+
+class ControlDeviation(Deviation):
+    control_id: str
 
 
 class DeviationsOut(BaseModel):
@@ -171,7 +179,18 @@ class DeviationsOut(BaseModel):
     sla_days: dict[str, float]
     deviation_count: int
     sla_misses: int
-    controls: list[ControlDeviations]
+    controls: list[ControlDeviations] = Field(
+        description="Per control. Paged (limit or cursor given): summaries only (failures and deviations empty),"
+        " on the first page only (later pages: empty); deviation_count and sla_misses are on every page"
+    )
+    paged: bool = Field(default=False, description="Whether this answer is paged (limit given)")
+    items: list[ControlDeviation] = Field(
+        default_factory=list,
+        description="Paged answer only: this page of deviations, ordered by control, detected at, check, resource",
+    )
+    next_cursor: str | None = Field(
+        default=None, description="Paged answer only: pass as cursor for the next page; null when nothing follows"
+    )
 
 
 class PopulationItem(BaseModel):
@@ -192,6 +211,9 @@ class PopulationOut(BaseModel):
     scope_id: str
     as_of: datetime
     count: int = Field(description="Items in this answer (this page, when paged)")
+    total: int | None = Field(
+        default=None, description="First page of a paged answer (limit, no cursor): in-scope resources in all pages"
+    )
     items: list[PopulationItem]
     next_cursor: str | None = Field(
         default=None, description="With limit: pass as cursor for the next page; null when nothing follows"
@@ -218,6 +240,14 @@ class DriftItem(BaseModel):
     changes: list[FieldChangeOut]
     turned_failing: list[str] = Field(description="Checks this change turned from PASS to FAIL")
     turned_passing: list[str]
+    actor: str | None = Field(
+        default=None,
+        description="Who made the change: the caller's ARN of the latest CloudTrail write event naming the"
+        " resource between the previous and this observation; 'unknown (CloudTrail not readable)' when the"
+        " event history could not be read; null when no event was found",
+    )
+    actor_event: str | None = Field(default=None, description="That event's name (e.g. PutBucketEncryption)")
+    actor_event_time: datetime | None = None
 
 
 class DriftOut(BaseModel):

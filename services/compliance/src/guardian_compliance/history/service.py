@@ -25,7 +25,7 @@ import asyncpg
 from guardian_common.errors import BadRequest, NotFound
 from guardian_compliance.acceptances.matching import Rule
 from guardian_compliance.frameworks.model import BUNDLED_FRAMEWORKS
-from guardian_compliance.history.evidence_deviations import attach_missed_occurrences
+from guardian_compliance.history.evidence_deviations import attach_missed_occurrences, recurring_evidence_controls
 from guardian_compliance.history.intervals import (
     Interval,
     clip,
@@ -38,8 +38,9 @@ from guardian_compliance.history.intervals import (
     total_seconds,
     windows,
 )
-from guardian_compliance.history.repository import HistoryRepository
+from guardian_compliance.history.repository import DeviationFilter, DeviationKey, HistoryRepository, fnmatch_regex
 from guardian_compliance.history.schemas import (
+    ControlDeviation,
     ControlDeviations,
     ControlFailure,
     ControlTimeline,
@@ -67,6 +68,7 @@ from guardian_compliance.history.schemas import (
     TrendsOut,
     UnitCoverage,
 )
+from guardian_compliance.inventory.cloudtrail import UNREADABLE
 from guardian_compliance.scope.model import Scope
 from guardian_compliance.scope.repository import ScopeRepository
 from guardian_compliance.scope.service import PeriodNotFound, load_scope
@@ -91,6 +93,7 @@ POPULATION_COLUMNS = (
 )
 
 POPULATION_FIELDS = tuple(PopulationItem.model_fields)
+DEVIATION_PAGE = 1000  # deviations per page when only a cursor is given
 POPULATION_PAGE = 2000  # database rows per page when a population is read or exported in pages
 # Where a population page ends: (resource type, ARN, scan id, seq), the order populations are listed in.
 PopulationKey = tuple[str, str, str, int]
@@ -229,12 +232,15 @@ class HistoryService:
         now: datetime,
         window: timedelta = timedelta(hours=26),
         sla_days: Mapping[str, float] | None = None,
+        evidence_grace: timedelta = timedelta(0),
     ) -> None:
         self.conn = conn
         self.repo = HistoryRepository(conn)
         self.now = now
         self.window = window
         self.sla_days = dict(sla_days or {})
+        # After an occurrence's window ends, how long its evidence may take to be accepted.
+        self.evidence_grace = evidence_grace
         self._check_services: dict[str, tuple[str, str]] | None = None
 
     # Coverage ---------------------------------------------------------------------------------
@@ -444,12 +450,14 @@ class HistoryService:
         ):
             points[p["item_id"]].append((p["at"], p["status"]))
         out: dict[str, list[tuple[Interval, str]]] = {}
+        lower, upper = period.elapsed.start, period.elapsed.end
         for control_id, pts in points.items():
             spans = []
-            for iv, status in steps(pts, period.elapsed.end):
-                clipped = clip([iv], period.elapsed)
-                if clipped:
-                    spans.append((clipped[0], status))
+            for iv, status in steps(pts, upper):
+                # clip() of one interval, without building and sorting a list per step.
+                start, end = max(iv.start, lower), min(iv.end, upper)
+                if start < end:
+                    spans.append((iv if (start, end) == (iv.start, iv.end) else Interval(start, end), status))
             out[control_id] = spans
         return out
 
@@ -492,13 +500,28 @@ class HistoryService:
         }
         return fields, covering
 
-    async def deviations(self, period: Period, framework_id: str, control_id: str | None) -> DeviationsOut:
+    async def deviations(
+        self,
+        period: Period,
+        framework_id: str,
+        control_id: str | None,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> DeviationsOut:
+        """Deviations per control. Without ``limit`` every deviation and failure of every control;
+        with it per-control summaries counted in SQL and one page of deviations (``next_cursor``)."""
         check_framework(framework_id)
+        after = decode_deviation_cursor(cursor) if cursor is not None else None
         controls = await self.repo.control_checks([control_id] if control_id else None)
         if control_id is not None and control_id not in controls:
             raise NotFound(f"No control has the id {control_id!r}.", code="control_not_found")
         if control_id is None:
-            controls = {cid: checks for cid, checks in controls.items() if checks}
+            # Controls owing evidence per occurrence have deviations even without checks.
+            owing = await recurring_evidence_controls(self.conn)
+            controls = {cid: checks for cid, checks in controls.items() if checks or cid in owing}
+        if limit is not None or after is not None:
+            return await self._deviations_paged(period, framework_id, controls, limit or DEVIATION_PAGE, after)
         # Each check's controls, once per time the control lists it.
         controls_of: dict[str, list[str]] = defaultdict(list)
         for cid, checks in sorted(controls.items()):
@@ -556,7 +579,9 @@ class HistoryService:
                     deviations=control_devs,
                 )
             )
-        await attach_missed_occurrences(self.conn, out, period.whole.start, period.elapsed.end)
+        await attach_missed_occurrences(
+            self.conn, out, period.whole.start, period.elapsed.end, grace=self.evidence_grace
+        )
         return DeviationsOut(
             period=period.out,
             framework_id=framework_id,
@@ -564,6 +589,100 @@ class HistoryService:
             deviation_count=sum(c.deviation_count for c in out),
             sla_misses=sum(c.sla_misses for c in out),
             controls=out,
+        )
+
+    async def _deviations_paged(
+        self,
+        period: Period,
+        framework_id: str,
+        controls: Mapping[str, Sequence[str]],
+        limit: int,
+        after: DeviationKey | None,
+    ) -> DeviationsOut:
+        """Summaries per control and one page of (control, deviation) rows: nothing else is built.
+
+        The database counts what each control's full answer would list (same boundary, SLA and
+        acceptances), so the summaries equal the unpaged answer's counts.
+        """
+        rules = [Rule.of(r) for r in await self.repo.approved_acceptances()]
+        boundary = period.scope.boundary
+        where = DeviationFilter(
+            controls=sorted(controls),
+            start=period.whole.start,
+            end=period.whole.end,
+            now=self.now,
+            accounts=period.scope.account_filter(),
+            regions=list(boundary.regions) or None,
+            tags={key: list(allowed) for key, allowed in boundary.tags.items()} or None,
+            rules=[
+                (
+                    r.id,
+                    r.control_id,
+                    r.check_id,
+                    fnmatch_regex(r.arn_pattern) if r.arn_pattern is not None else None,
+                    r.account_id,
+                    r.region,
+                    r.tag_key,
+                    r.tag_value,
+                    r.starts_at,
+                    r.expires_at,
+                )
+                for r in rules
+            ],
+        )
+        counts = {r["control_id"]: r for r in await self.repo.deviation_summaries(where, self.sla_days)}
+        rows = await self.repo.deviation_page(where, after, limit + 1)
+        next_cursor = encode_deviation_cursor(_deviation_key(rows[limit - 1])) if len(rows) > limit else None
+        items: list[ControlDeviation] = []
+        for r in rows[:limit]:
+            fields, covering = self._facts(r, rules)
+            ids = [rule.id for rule in covering if rule.control_id is None or rule.control_id == r["control_id"]]
+            items.append(
+                ControlDeviation.model_construct(
+                    **fields, accepted=bool(ids), acceptance_ids=ids, control_id=r["control_id"]
+                )
+            )
+        # The first page carries the per-control summaries; later ones only their totals, which
+        # skips the passing time (status runs against coverage), the costly part of a summary.
+        first = after is None
+        units = await self.unit_windows(period) if first else {}
+        spans = await self._status_spans(period, framework_id, sorted(controls), runs=True) if first else {}
+        out: list[ControlDeviations] = []
+        for cid, checks in sorted(controls.items()):
+            monitored = await self._control_monitored(period, checks, units) if first else []
+            passing = intersect(normalise(iv for iv, status in spans.get(cid, []) if status == "PASS"), monitored)
+            c = counts.get(cid)
+            out.append(
+                ControlDeviations.model_construct(
+                    control_id=cid,
+                    checks=list(checks),
+                    monitored_seconds=total_seconds(monitored),
+                    passing_seconds=total_seconds(passing),
+                    share_passing=_share(total_seconds(passing), total_seconds(monitored)),
+                    deviation_count=c["deviation_count"] if c else 0,
+                    open_count=c["open_count"] if c else 0,
+                    sla_misses=c["sla_misses"] if c else 0,
+                    accepted_count=c["accepted_count"] if c else 0,
+                    failures=[],
+                    deviations=[],
+                    # Given, not defaulted: model_construct's default factories inspect signatures each time.
+                    missed_occurrences=[],
+                    evidence_deviations=[],
+                )
+            )
+        await attach_missed_occurrences(
+            self.conn, out, period.whole.start, period.elapsed.end, grace=self.evidence_grace
+        )
+        return DeviationsOut(
+            period=period.out,
+            framework_id=framework_id,
+            sla_days=self.sla_days,
+            deviation_count=sum(c.deviation_count for c in out),
+            sla_misses=sum(c.sla_misses for c in out),
+            controls=out if first else [],
+            paged=True,
+            items=items,
+            next_cursor=next_cursor,
         )
 
     @staticmethod
@@ -650,7 +769,30 @@ class HistoryService:
             if next_cursor is not None:
                 await pages.aclose()
                 break
-        return PopulationOut(scope_id=scope.id, as_of=as_of, count=len(items), items=items, next_cursor=next_cursor)
+        total = None
+        if limit is not None and cursor is None:  # counted once, for the first page
+            total = await self.repo.population_count(
+                as_of,
+                resource_type,
+                accounts=scope.account_filter(),
+                regions=list(scope.boundary.regions) or None,
+                tags={key: list(allowed) for key, allowed in scope.boundary.tags.items()} or None,
+            )
+        return PopulationOut(
+            scope_id=scope.id, as_of=as_of, count=len(items), total=total, items=items, next_cursor=next_cursor
+        )
+
+    async def population_stream(
+        self, scope: Scope, as_of: datetime, resource_type: str | None, *, chunk: int = POPULATION_PAGE
+    ) -> AsyncGenerator[list[tuple[PopulationKey, PopulationItem]], None]:
+        """The whole in-scope population from one server-side cursor, ``chunk`` rows at a time (the
+        CSV export): one query, one snapshot, memory of one chunk."""
+        async for rows in self.repo.population_stream(as_of, resource_type, chunk):
+            yield [
+                (_population_key(r), PopulationItem.model_construct(**{k: r[k] for k in POPULATION_FIELDS}))
+                for r in rows
+                if _inside(scope, r, "arn", "tags")
+            ]
 
     # Drift ------------------------------------------------------------------------------------
 
@@ -683,6 +825,10 @@ class HistoryService:
                 failing[(e["scan_id"], e["resource_arn"])].append(e["check_id"])
             for e in await self.repo.turned(pairs, "FAIL", "PASS"):
                 passing[(e["scan_id"], e["resource_arn"])].append(e["check_id"])
+        actors: dict[int, asyncpg.Record] = {}
+        if rows:
+            changes = [(r["account_id"], r["arn"], r["name"], r["before_at"], r["observed_at"]) for r in rows]
+            actors = {a["n"]: a for a in await self.repo.actors(changes)}
         items = [
             DriftItem(
                 arn=r["arn"],
@@ -700,8 +846,9 @@ class HistoryService:
                 ],
                 turned_failing=failing.get((r["scan_id"], r["arn"]), []),
                 turned_passing=passing.get((r["scan_id"], r["arn"]), []),
+                **_actor(actors.get(n)),
             )
-            for r in rows
+            for n, r in enumerate(rows, start=1)
         ]
         return DriftOut(period=period.out, count=len(items), items=items)
 
@@ -747,6 +894,45 @@ class HistoryService:
             )
             bucket = upper
         return TrendsOut(period=period.out, framework_id=framework_id, granularity=granularity, points=points)
+
+
+def _actor(row: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A drift change's actor fields from a :meth:`HistoryRepository.actors` row."""
+    if row is None or (row["event_name"] is None and not row["unreadable"]):
+        return {}
+    if row["event_name"] is None:
+        return {"actor": UNREADABLE}
+    return {"actor": row["actor_arn"], "actor_event": row["event_name"], "actor_event_time": row["event_time"]}
+
+
+def _deviation_key(row: Mapping[str, Any]) -> DeviationKey:
+    return (row["control_id"], row["detected_at"], row["check_id"], row["resource_arn"], row["id"])
+
+
+def encode_deviation_cursor(key: DeviationKey) -> str:
+    """An opaque cursor: where the last page of deviations ended."""
+    control_id, detected_at, check_id, arn, interval_id = key
+    raw = [control_id, detected_at.isoformat(), check_id, arn, interval_id]
+    return base64.urlsafe_b64encode(json.dumps(raw, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_deviation_cursor(cursor: str) -> DeviationKey:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        control_id, detected_at, check_id, arn, interval_id = raw
+        if (
+            not all(isinstance(v, str) for v in (control_id, detected_at, check_id, arn))
+            or type(interval_id) is not int
+        ):
+            raise ValueError(cursor)
+        moment = datetime.fromisoformat(detected_at)
+        if moment.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest(
+            "cursor must be the next_cursor of an earlier page of deviations, unchanged.", code="invalid_cursor"
+        ) from None
+    return (control_id, moment, check_id, arn, interval_id)
 
 
 def _population_key(row: Mapping[str, Any]) -> PopulationKey:

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from guardian_common.events import ResourceSnapshot
+from guardian_compliance.inventory.cloudtrail import EVENTS_TYPE, record_events
 from guardian_compliance.inventory.normalise import config_hash, normalise
 
 
@@ -17,7 +18,14 @@ class InventoryRepository:
         self.conn = conn
 
     async def observe(self, snapshots: Sequence[ResourceSnapshot]) -> None:
-        """Upsert resources when newer than stored; append a configuration version when it changed."""
+        """Upsert resources when newer than stored; append a configuration version when it changed.
+
+        CloudTrail event snapshots are no resources: their events are stored for drift actors.
+        """
+        events = [s for s in snapshots if s.resource_type == EVENTS_TYPE]
+        if events:
+            await record_events(self.conn, events)
+            snapshots = [s for s in snapshots if s.resource_type != EVENTS_TYPE]
         if not snapshots:
             return
         latest: dict[str, ResourceSnapshot] = {}
