@@ -663,6 +663,21 @@ class DeviationInterval(_Model):
     acceptance_ids: list[str] = Field(default_factory=list)
 
 
+class EvidenceDeviation(_Model):
+    """An occurrence of a recurring control not covered by evidence accepted on time."""
+
+    kind: str
+    label: str
+    frequency: str = ""
+    due: datetime | None = None
+    detected_at: datetime
+    resolved_at: datetime | None = None
+    missing_types: list[str] = Field(default_factory=list)
+    late_types: list[str] = Field(default_factory=list)
+    covered_late_by: list[str] = Field(default_factory=list)
+    reason: str = ""
+
+
 class ControlDeviations(_Model):
     control_id: str
     checks: list[str] = Field(default_factory=list)
@@ -674,6 +689,7 @@ class ControlDeviations(_Model):
     sla_misses: int = 0
     accepted_count: int = 0
     deviations: list[DeviationInterval] = Field(default_factory=list)
+    evidence_deviations: list[EvidenceDeviation] = Field(default_factory=list)
 
 
 class DeviationsAnswer(_Model):
@@ -959,10 +975,14 @@ class Sources:
         resource_type: str | None = None,
         account_id: str | None = None,
         region: str | None = None,
+        severity: str | None = None,
+        service: str | None = None,
+        text: str | None = None,
         include_closed: bool = False,
         limit: int = 500,
         offset: int = 0,
     ) -> FindingPage:
+        """One page of current findings; compliance filters, counts and pages them in its database."""
         params: dict[str, Any] = {
             "scope": scope_id,
             "status": status,
@@ -970,6 +990,9 @@ class Sources:
             "resource_type": resource_type,
             "account_id": account_id,
             "region": region,
+            "severity": severity,
+            "service": service,
+            "q": text,
             "include_closed": "true" if include_closed else None,
             "limit": limit,
             "offset": offset,

@@ -1,20 +1,27 @@
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from guardian_common.auth import Reader
+from guardian_common.errors import BadRequest
 from guardian_common.service import runtime_of
+from guardian_compliance.acceptances.repository import AcceptanceRepository
 from guardian_compliance.clock import Now
-from guardian_compliance.posture.service import scoped_findings
+from guardian_compliance.findings import queries
+from guardian_compliance.posture.service import ScopedFinding, cover
 from guardian_compliance.scope.service import load_scope
 
 router = APIRouter(prefix="/api/v1/findings", tags=["findings"])
 
 DisplayStatus = Literal["PASS", "FAIL", "ERROR", "ACCEPTED"]
+_SERVICE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
 class FindingOut(BaseModel):
@@ -52,7 +59,39 @@ class FindingList(BaseModel):
     items: list[FindingOut]
 
 
-@router.get("", response_model=FindingList, summary="Current findings, filtered")
+Severity = Literal["critical", "high", "medium", "low", "info"]
+
+
+async def _listed(
+    conn: asyncpg.Connection,
+    where: queries.FindingFilter,
+    status: DisplayStatus | None,
+    now: datetime,
+    sort: queries.Sort,
+    limit: int,
+    offset: int,
+) -> tuple[int, list[ScopedFinding]]:
+    """One page of findings and the number matching, with the display status decided per finding.
+
+    Only FAIL findings are ever accepted, so only a FAIL or ACCEPTED filter depends on acceptances:
+    the failures a rule in force covers everywhere are found first (few rows), then FAIL pages the
+    rest in SQL and ACCEPTED pages those.
+    """
+    rules = await AcceptanceRepository(conn).approved_rules(now)
+    if status in ("FAIL", "ACCEPTED"):
+        candidates = await queries.acceptance_candidates(conn, where, rules, sort=sort)
+        accepted = [
+            f for f in (ScopedFinding(r, cover(rules, r)) for r in candidates) if f.display_status == "ACCEPTED"
+        ]
+        if status == "ACCEPTED":
+            return len(accepted), accepted[offset : offset + limit]
+        where = replace(where, exclude=[(f.row["check_id"], f.row["resource_arn"]) for f in accepted])
+    total = await queries.count(conn, where)
+    rows = await queries.page(conn, where, sort=sort, limit=limit, offset=offset) if offset < total else []
+    return total, [ScopedFinding(r, cover(rules, r)) for r in rows]
+
+
+@router.get("", response_model=FindingList, summary="Current findings, filtered, sorted and paged")
 async def list_findings(
     request: Request,
     _: Reader,
@@ -64,26 +103,41 @@ async def list_findings(
     region: str | None = None,
     include_closed: bool = False,
     scope: Annotated[str | None, Query(description="Only findings inside this scope's boundary")] = None,
+    severity: Annotated[list[Severity] | None, Query(description="Any of these severities")] = None,
+    service: Annotated[
+        list[str] | None, Query(description="Any of these AWS services (s3, ec2, ...)", max_length=50)
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Text in the resource name or ARN, the check id, the reason or the resource type",
+        ),
+    ] = None,
+    sort: Annotated[queries.Sort, Query(description="Order of the list; every order is stable")] = "status",
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> FindingList:
+    if service is not None and any(not _SERVICE.match(s) for s in service):
+        raise BadRequest("service must be an AWS service name such as s3 or ec2.", code="invalid_service")
+    text = q.strip() if q is not None else None
     stored_status = "FAIL" if status == "ACCEPTED" else status
     async with runtime_of(request).require_pool().acquire() as conn:
         boundary = await load_scope(conn, scope) if scope is not None else None
-        found, _rules = await scoped_findings(
-            conn,
-            boundary,
-            clock.now(),
-            status=stored_status,
+        where = queries.FindingFilter(
+            scope=boundary,
+            statuses=[stored_status] if stored_status is not None else None,
             check_ids=check_id,
+            severities=severity,
+            services=service,
             resource_type=resource_type,
             account_id=account_id,
             region=region,
+            text=text or None,
             include_closed=include_closed,
         )
-    if status is not None:
-        found = [f for f in found if f.display_status == status]
-    page = found[offset : offset + limit]
+        total, page = await _listed(conn, where, status, clock.now(), sort, limit, offset)
     items = []
     for f in page:
         rule = f.coverage.everywhere
@@ -99,4 +153,4 @@ async def list_findings(
                 }
             )
         )
-    return FindingList(total=len(found), limit=limit, offset=offset, items=items)
+    return FindingList(total=total, limit=limit, offset=offset, items=items)

@@ -20,7 +20,7 @@ from guardian_compliance.acceptances.matching import NO_COVERAGE, Coverage, Rule
 from guardian_compliance.acceptances.repository import AcceptanceRepository
 from guardian_compliance.controls.service import ActiveLibrary, active_library
 from guardian_compliance.evidence.service import EvidenceInForce, evidence_in_force
-from guardian_compliance.findings.repository import FindingRepository
+from guardian_compliance.findings import queries
 from guardian_compliance.frameworks.model import bundled_framework, content_hash
 from guardian_compliance.posture.repository import PostureRepository
 from guardian_compliance.posture.status import CheckFacts, Facts, FrameworkPosture, compute
@@ -76,11 +76,73 @@ def cover(rules: Sequence[Rule], row: asyncpg.Record) -> Coverage:
 
 
 async def scoped_findings(
-    conn: asyncpg.Connection, scope: Scope | None, now: datetime, **filters: Any
+    conn: asyncpg.Connection,
+    scope: Scope | None,
+    now: datetime,
+    *,
+    status: str | None = None,
+    check_ids: Sequence[str] | None = None,
+    resource_type: str | None = None,
+    account_id: str | None = None,
+    region: str | None = None,
+    include_closed: bool = False,
+    not_passing: bool = False,
 ) -> tuple[list[ScopedFinding], list[Rule]]:
+    """Findings inside ``scope`` with their acceptance coverage; the boundary is applied in SQL.
+
+    ``not_passing`` leaves out PASS findings (a control's failing resources).
+    """
     rules = await AcceptanceRepository(conn).approved_rules(now)
-    rows = await FindingRepository(conn).current_with_tags(**filters)
-    return [ScopedFinding(r, cover(rules, r)) for r in rows if in_scope(scope, r)], rules
+    statuses = [status] if status is not None else (["FAIL", "ERROR"] if not_passing else None)
+    if not_passing and status is not None and status not in ("FAIL", "ERROR"):
+        return [], rules
+    rows = await queries.page(
+        conn,
+        queries.FindingFilter(
+            scope=scope,
+            statuses=statuses,
+            check_ids=check_ids,
+            resource_type=resource_type,
+            account_id=account_id,
+            region=region,
+            include_closed=include_closed,
+        ),
+    )
+    return [ScopedFinding(r, cover(rules, r)) for r in rows], rules
+
+
+async def _check_facts(
+    conn: asyncpg.Connection, scope: Scope, rules: Sequence[Rule]
+) -> tuple[dict[str, CheckFacts], dict[str, dict[str, int]], list[ScopedFinding]]:
+    """Counts per check and status aggregated in SQL; only failures a rule may cover are read row by row.
+
+    Returns the counts, the per-control accepted failures, and the findings an acceptance covers.
+    """
+    checks: dict[str, CheckFacts] = {}
+    for r in await queries.status_counts(conn, scope):
+        entry = checks.setdefault(r["check_id"], CheckFacts())
+        if r["status"] == Status.PASS.value:
+            entry.passed += r["n"]
+        elif r["status"] == Status.FAIL.value:
+            entry.failed += r["n"]
+        else:
+            entry.errored += r["n"]
+    control_accepted: dict[str, dict[str, int]] = {}
+    covered: list[ScopedFinding] = []
+    for row in await queries.acceptance_candidates(conn, queries.FindingFilter(scope=scope), rules):
+        found = ScopedFinding(row, cover(rules, row))
+        if not found.coverage.any:
+            continue
+        covered.append(found)
+        check_id = row["check_id"]
+        if found.coverage.everywhere is not None:
+            checks[check_id].failed -= 1
+            checks[check_id].accepted += 1
+        else:
+            for control_id in found.coverage.per_control:
+                per = control_accepted.setdefault(control_id, {})
+                per[check_id] = per.get(check_id, 0) + 1
+    return checks, control_accepted, covered
 
 
 async def current_facts(
@@ -90,32 +152,18 @@ async def current_facts(
     library: ActiveLibrary | None = None,
     evidence: EvidenceInForce | None = None,
 ) -> tuple[Facts, str | None, list[Rule], list[ScopedFinding]]:
-    """``evidence`` is what counts at ``now``; looked up (against ``library``) when not given."""
+    """``evidence`` is what counts at ``now``; looked up (against ``library``) when not given.
+
+    The last item is the findings a risk acceptance covers (everywhere or in some controls).
+    """
     library = library or await active_library(conn)
     if evidence is None:
         evidence = await evidence_in_force(conn, library.library, now)
     scans = ScanRepository(conn)
     version, catalogue, _ = await scans.latest_catalogue()
     units = await scans.collected_units()
-    findings, rules = await scoped_findings(conn, scope, now)
-    checks: dict[str, CheckFacts] = {}
-    control_accepted: dict[str, dict[str, int]] = {}
-    for f in findings:
-        entry = checks.setdefault(f.row["check_id"], CheckFacts())
-        status = f.row["status"]
-        if f.row["state"] == "stale" and status == Status.PASS.value:
-            status = Status.ERROR.value  # a stale PASS is no longer proof
-        if status == Status.PASS.value:
-            entry.passed += 1
-        elif status == Status.FAIL.value and f.coverage.everywhere is not None:
-            entry.accepted += 1
-        elif status == Status.FAIL.value:
-            entry.failed += 1
-            for control_id in f.coverage.per_control:
-                per = control_accepted.setdefault(control_id, {})
-                per[f.row["check_id"]] = per.get(f.row["check_id"], 0) + 1
-        else:
-            entry.errored += 1
+    rules = await AcceptanceRepository(conn).approved_rules(now)
+    checks, control_accepted, covered = await _check_facts(conn, scope, rules)
     facts = Facts(
         checks=checks,
         catalogue=catalogue,
@@ -127,7 +175,7 @@ async def current_facts(
         control_accepted=control_accepted,
         carve_outs=scope.carve_outs(),
     )
-    return facts, version, rules, findings
+    return facts, version, rules, covered
 
 
 def _deviations(findings: list[ScopedFinding]) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """A short-lived, shared cache for the dashboard's expensive upstream reads.
 
-Compliance computes the live posture (readiness, requirements, controls, one control) from every
-current finding on each call: with tens of thousands of findings that is the slowest part of a page,
-and an overview needs three of them. For ``ttl`` seconds after a read completes, the same read (same
+Compliance computes the live posture (readiness, requirements, controls, one control) on each call,
+from counts it aggregates in its database: still the slowest upstream read of a page, and an overview
+needs three of them. For ``ttl`` seconds after a read completes, the same read (same
 call, same arguments, same role) is served from here, and concurrent pages asking for it share one
 upstream call. Pages show when the posture was computed, so the age of what they show is always
 visible. ``ttl`` 0 turns the cache off. Errors are never cached.

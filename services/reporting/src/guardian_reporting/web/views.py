@@ -1,8 +1,9 @@
 """What each dashboard page shows, built from the upstream reads in :mod:`guardian_reporting.sources`.
 
 Views filter and page before anything reaches a template: templates only lay out what they are
-given. Filters compliance offers (status, check, account, region, category) are passed upstream;
-the rest (owner, severity, service, free text) are applied here, over data compliance already narrowed.
+given. Filters compliance offers are passed upstream: every findings filter (status, severity,
+service, check, account, region, text), so only the page shown travels; the overview's owner and
+text filters are applied here, over the controls compliance returns.
 """
 
 from __future__ import annotations
@@ -42,10 +43,9 @@ ENCRYPTION_STATES = ("unencrypted", "unknown", "encrypted")
 PAGE_SIZE = 50
 # The newest entries of a control's timeline shown on its page.
 TIMELINE_LIMIT = 200
-# Compliance's largest page: used when a filter compliance lacks must look at every match.
-UPSTREAM_PAGE = 5000
 _ACCOUNT = re.compile(r"^\d{12}$")
 _WORD = re.compile(r"^[A-Za-z0-9_.:*/-]{1,128}$")
+_SERVICE = re.compile(r"^[a-z0-9-]{1,64}$")
 
 
 def choice(name: str, value: str | None, allowed: Sequence[str]) -> str | None:
@@ -496,7 +496,6 @@ class FindingsPage:
     items: list[Finding]
     paging: Paging
     filters: dict[str, str | None]
-    scanned: int
 
 
 async def findings_page(
@@ -514,17 +513,10 @@ async def findings_page(
 ) -> FindingsPage:
     status = choice("status", status, FINDING_STATUSES)
     severity = choice("severity", severity, SEVERITIES)
-    service = word("service", service)
+    service = word("service", service.lower() if service else None, _SERVICE)
     account = word("account", account, _ACCOUNT)
     region = word("region", region)
     check = word("check", check)
-    upstream: dict[str, Any] = {
-        "scope_id": frame.scope.id,
-        "status": status,
-        "check_ids": [check] if check else None,
-        "account_id": account,
-        "region": region,
-    }
     filters = {
         "status": status,
         "severity": severity,
@@ -534,35 +526,21 @@ async def findings_page(
         "check": check,
         "q": q,
     }
-    if severity is None and service is None and q is None:
-        page = await src.findings(**upstream, limit=PAGE_SIZE, offset=offset)
-        return FindingsPage(page.items, paging(frame, page.total, offset), filters, scanned=page.total)
-
-    def keep(f: Finding) -> bool:
-        return (
-            (severity is None or f.severity == severity)
-            and (service is None or f.service == service)
-            and matches(q, f.resource_name, f.resource_arn, f.check_id, f.reason, f.resource_type)
-        )
-
-    # Compliance has no severity, service or text filter: walk its pages (already narrowed by the
-    # filters it has), keep the matches' count and only the requested page of them.
-    kept: list[Finding] = []
-    total = 0
-    scanned = 0
-    start = 0
-    while True:
-        chunk = await src.findings(**upstream, limit=UPSTREAM_PAGE, offset=start)
-        for f in chunk.items:
-            if keep(f):
-                if offset <= total < offset + PAGE_SIZE:
-                    kept.append(f)
-                total += 1
-        scanned += len(chunk.items)
-        start += len(chunk.items)
-        if not chunk.items or start >= chunk.total:
-            break
-    return FindingsPage(kept, paging(frame, total, offset), filters, scanned=scanned)
+    # Every filter is compliance's: it filters, counts and pages in its database, and only the page
+    # shown travels (the search text as typed, compliance matches it whatever the case).
+    page = await src.findings(
+        scope_id=frame.scope.id,
+        status=status,
+        check_ids=[check] if check else None,
+        account_id=account,
+        region=region,
+        severity=severity,
+        service=service,
+        text=q,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    return FindingsPage(page.items, paging(frame, page.total, offset), filters)
 
 
 # ------------------------------------------------------------------------------------------- encryption
