@@ -9,6 +9,9 @@ plausible from the document itself, so endpoints added to any service later are 
 
 Health, readiness and metrics stay open; the sign-in pages are not API operations (they are not in
 the document) and are checked separately.
+
+The walks change nothing (every call is refused or only reads), so one stack and one set of keys
+serve the whole module.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import pytest_asyncio
 from conftest import Running
-from hypothesis import find
+from hypothesis import Phase, find, settings
 from hypothesis import strategies as st
 
 from guardian_common.auth import Role
@@ -36,6 +41,13 @@ METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 READS = frozenset({"GET", "HEAD"})
 # Key management is for admins only, reading the list included.
 KEY_MANAGEMENT = re.compile(r"^/api/v1/keys(/|$)")
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def running(shared_running: Running) -> Running:
+    return shared_running
 
 
 @dataclass(frozen=True)
@@ -107,11 +119,24 @@ def example(schema: Any, document: Mapping[str, Any], depth: int = 0) -> Any:
         "email": "someone@example.com",
     }
     if isinstance(schema.get("pattern"), str):
-        # The simplest string the pattern accepts (for ^ev-[0-9a-f]{16}$, ev-0000000000000000).
-        found: str = find(st.from_regex(schema["pattern"], fullmatch=True), lambda _: True)
-        return found
+        return simplest_match(schema["pattern"])
     value = formats.get(str(schema.get("format")), "example")
     return value.ljust(int(schema.get("minLength", 0)), "x")
+
+
+@cache
+def simplest_match(pattern: str) -> str:
+    """The simplest string the pattern accepts (for ^ev-[0-9a-f]{16}$, ev-0000000000000000).
+
+    Shrinking finds the simplest; the explain phase, which only tells why a failing test failed,
+    cost seconds per pattern here, so it is left out.
+    """
+    found: str = find(
+        st.from_regex(pattern, fullmatch=True),
+        lambda _: True,
+        settings=settings(phases=[Phase.generate, Phase.shrink], database=None),
+    )
+    return found
 
 
 # Identifiers whose shape services check in code rather than in the schema.
@@ -166,7 +191,7 @@ def operations(document: Mapping[str, Any]) -> list[Operation]:
     ]
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def gateway(running: Running) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=running.stack.url("gateway"), timeout=60) as http:
         yield http
@@ -181,7 +206,7 @@ async def make_key(http: httpx.AsyncClient, admin: str, role: Role, **extra: Any
     return created
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def keys(running: Running, gateway: httpx.AsyncClient) -> Keys:
     admin = (await bootstrap_key(running.database_url, "walk-root")).key
     auditor = await make_key(gateway, admin, Role.AUDITOR)

@@ -2,14 +2,14 @@
 
 Everything runs on loopback with the real services behind the gateway. The `running` stack keeps
 services reachable directly too (development); `gated` starts one where services accept only the
-gateway's forwarded credential, with a small rate limit.
+gateway's forwarded credential, with a small rate limit. Each is started once for the module: every
+test makes keys of its own, so none depends on what another did.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,15 +18,23 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import Running
+import pytest_asyncio
+from conftest import Running, local_stack
 
-from guardian_cli.stack import LocalStack, StackConfig
+from guardian_cli.stack import LocalStack
 from guardian_common.auth import PRINCIPAL_HEADER, Principal, Role, mint_key, sign_principal
 from guardian_gateway.keys.service import bootstrap_key
-from guardian_testkit.resources import delete_streams, drop_database
+from guardian_testkit.moto import MotoServer
 
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics"}
 GATED_RATE_LIMIT = 8
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest.fixture(scope="module")
+def running(shared_running: Running) -> Running:
+    return shared_running
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -38,7 +46,7 @@ def expect(response: httpx.Response, status: int, code: str) -> None:
     assert response.json()["error"] == code, response.text
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def gateway(running: Running) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=running.stack.url("gateway"), timeout=30) as http:
         yield http
@@ -46,6 +54,14 @@ async def gateway(running: Running) -> AsyncIterator[httpx.AsyncClient]:
 
 async def root_key(database_url: str) -> str:
     return (await bootstrap_key(database_url, "test-root")).key
+
+
+async def stored_key_ids(database_url: str) -> list[str]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return sorted(r["id"] for r in await conn.fetch("SELECT id FROM gateway.api_keys"))
+    finally:
+        await conn.close()
 
 
 async def new_key(http: httpx.AsyncClient, admin: str, role: Role, **extra: Any) -> dict[str, Any]:
@@ -65,7 +81,9 @@ async def test_keys_made_at_the_gateway_reach_every_service_and_follow_a_scan(
     assert editor["key"].startswith(f"gdk_{editor['id']}_")
     assert editor["key"].startswith(editor["prefix"])
     listed = (await gateway.get("/api/v1/keys", headers=bearer(root))).json()["items"]
-    assert {k["name"] for k in listed} == {"test-root", "test-editor"}
+    # The stack is the module's: the listing holds the other tests' keys too, exactly as stored.
+    assert {"test-root", "test-editor"} <= {k["name"] for k in listed}
+    assert sorted(k["id"] for k in listed) == await stored_key_ids(running.database_url)
     assert all("key" not in k and "secret_hash" not in k for k in listed)
 
     frameworks = await gateway.get("/api/v1/frameworks", headers=bearer(editor["key"]))
@@ -235,35 +253,21 @@ async def test_the_merged_openapi_document_holds_every_services_paths(
     assert "/openapi.json" in docs.text
 
 
-@pytest.fixture
-def quiet_moto_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-
-
-@pytest.fixture
-async def gated(postgres_base: str, nats_url: str, tmp_path: Path, quiet_moto_env: None) -> AsyncIterator[LocalStack]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def gated(
+    postgres_base: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory, module_aws: MotoServer
+) -> AsyncIterator[LocalStack]:
     """A stack whose services accept only the gateway's credential, with a small rate limit."""
-    token = uuid.uuid4().hex[:10]
-    database = f"guardian_t_{token}"
-    prefix = f"t{token}"
-    config = StackConfig(
-        home=tmp_path,
-        database_url=f"{postgres_base}/{database}",
-        nats_url=nats_url,
-        bus_prefix=prefix,
-        auth_secret=f"test-secret-{token}-{uuid.uuid4().hex}",
+    home = tmp_path_factory.mktemp("gated")
+    async with local_stack(
+        postgres_base,
+        nats_url,
+        home,
         regions=["us-east-1"],
         require_gateway=True,
         rate_limit_per_minute=GATED_RATE_LIMIT,
-    )
-    stack = await LocalStack(config).start()
-    try:
+    ) as stack:
         yield stack
-    finally:
-        await stack.stop()
-        await delete_streams(nats_url, prefix)
-        await drop_database(postgres_base, database)
 
 
 async def test_gateway_only_services_refuse_keys_and_accept_the_forwarded_principal(gated: LocalStack) -> None:

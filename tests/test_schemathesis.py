@@ -16,17 +16,17 @@ import asyncio
 import os
 import re
 import sys
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
+from conftest import local_stack
 
-from guardian_cli.stack import LocalStack, StackConfig
+from guardian_cli.stack import LocalStack
 from guardian_gateway.keys.service import bootstrap_key
 from guardian_testkit.faults import FaultProxy
-from guardian_testkit.resources import delete_streams, drop_database
 
 REGIONS = ["us-east-1"]
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
@@ -35,6 +35,10 @@ PHASES = "examples,fuzzing"
 SEED = "20261126"
 TIME_BUDGET_SECONDS = 240
 REVOKE_KEYS = "DELETE /api/v1/keys/{key_id}"
+
+# One stack for the module: the regression requests go first (they change nothing: every one is
+# refused), then schemathesis, which may change anything, has it.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Operations left out, each with its reason; everything else in the document is tested.
 EXCLUDED: dict[str, str] = {
@@ -46,30 +50,22 @@ EXCLUDED: dict[str, str] = {
 }
 
 
-@pytest.fixture
-async def fuzzable(postgres_base: str, nats_url: str, proxy: FaultProxy, tmp_path: Path) -> AsyncIterator[LocalStack]:
-    """Like ``running``, with a rate limit a fuzzer does not exhaust."""
-    token = uuid.uuid4().hex[:10]
-    database = f"guardian_t_{token}"
-    prefix = f"t{token}"
-    config = StackConfig(
-        home=tmp_path,
-        database_url=f"{postgres_base}/{database}",
-        nats_url=nats_url,
-        bus_prefix=prefix,
-        auth_secret=f"test-secret-{token}-{uuid.uuid4().hex}",
-        aws_endpoint_url=proxy.url,
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def fuzzable(
+    postgres_base: str, nats_url: str, module_proxy: FaultProxy, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
+    """Like ``running``, with a rate limit a fuzzer does not exhaust; one for the module."""
+    home = tmp_path_factory.mktemp("fuzzable")
+    async with local_stack(
+        postgres_base,
+        nats_url,
+        home,
+        module_proxy.url,
         regions=REGIONS,
         log_level="ERROR",
         rate_limit_per_minute=1_000_000,
-    )
-    stack = await LocalStack(config).start()
-    try:
+    ) as stack:
         yield stack
-    finally:
-        await stack.stop()
-        await delete_streams(nats_url, prefix)
-        await drop_database(postgres_base, database)
 
 
 async def schemathesis(gateway: str, key: str, report_dir: Path, selection: list[str]) -> str:
@@ -121,22 +117,6 @@ async def schemathesis(gateway: str, key: str, report_dir: Path, selection: list
     return text
 
 
-async def test_the_merged_document_holds_under_schemathesis(fuzzable: LocalStack, tmp_path: Path) -> None:
-    admin = (await bootstrap_key(fuzzable.database_url, "schemathesis")).key
-    gateway = fuzzable.url("gateway")
-    excluded = [argument for operation in EXCLUDED for argument in ("--exclude-name", operation)]
-    # Revoking keys goes last, on its own: schemathesis reuses identifiers it has seen in responses,
-    # so it may well revoke the key it runs with; then everything after it would only see 401s.
-    last = [REVOKE_KEYS]
-    first = await schemathesis(
-        gateway, admin, tmp_path / "everything", [*excluded, *(a for op in last for a in ("--exclude-name", op))]
-    )
-    tested = re.search(r"Tested: (\d+)", first)
-    assert tested is not None, first[-3000:]
-    assert int(tested.group(1)) >= 50, "the merged document lost most of its operations"
-    await schemathesis(gateway, admin, tmp_path / "revocation", ["--include-name", REVOKE_KEYS])
-
-
 async def test_what_schemathesis_found_stays_fixed(fuzzable: LocalStack) -> None:
     """One request per bug an earlier run found, so a regression shows without waiting for the fuzzer."""
     admin = (await bootstrap_key(fuzzable.database_url, "regressions")).key
@@ -172,3 +152,19 @@ async def test_what_schemathesis_found_stays_fixed(fuzzable: LocalStack) -> None
         assert "text/plain" in document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
         assert "503" in document["paths"]["/readyz"]["get"]["responses"]
         assert "424" in document["paths"]["/api/v1/accounts/discover"]["post"]["responses"]
+
+
+async def test_the_merged_document_holds_under_schemathesis(fuzzable: LocalStack, tmp_path: Path) -> None:
+    admin = (await bootstrap_key(fuzzable.database_url, "schemathesis")).key
+    gateway = fuzzable.url("gateway")
+    excluded = [argument for operation in EXCLUDED for argument in ("--exclude-name", operation)]
+    # Revoking keys goes last, on its own: schemathesis reuses identifiers it has seen in responses,
+    # so it may well revoke the key it runs with; then everything after it would only see 401s.
+    last = [REVOKE_KEYS]
+    first = await schemathesis(
+        gateway, admin, tmp_path / "everything", [*excluded, *(a for op in last for a in ("--exclude-name", op))]
+    )
+    tested = re.search(r"Tested: (\d+)", first)
+    assert tested is not None, first[-3000:]
+    assert int(tested.group(1)) >= 50, "the merged document lost most of its operations"
+    await schemathesis(gateway, admin, tmp_path / "revocation", ["--include-name", REVOKE_KEYS])

@@ -27,7 +27,6 @@ from rich.table import Table
 
 from guardian_cli.client import ApiError, Endpoints, GuardianClient
 from guardian_gateway.audit.chain import Break, ChainWalker, Entry, Head, canonical_json, check_heads, verify
-from guardian_gateway.audit.export import HeadsUnreadable, parse_lines
 
 EXIT_OK, EXIT_BROKEN, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 PAGE = 1000
@@ -120,6 +119,9 @@ def _moment(value: str | None, option: str, end_of_day: bool) -> str | None:
 
 
 def _read_heads(paths: list[Path]) -> list[Head]:
+    # Imported here: the exporter brings aiobotocore, which every other command can do without.
+    from guardian_gateway.audit.export import HeadsUnreadable, parse_lines
+
     heads: list[Head] = []
     for path in paths:
         try:

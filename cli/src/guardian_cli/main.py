@@ -38,7 +38,6 @@ from guardian_cli.stack import LocalStack, StackConfig, load_or_create_secret
 from guardian_cli.webhooks_cmds import webhooks_app
 from guardian_collector.policy import read_only_policy
 from guardian_common.auth import Role, mint_key
-from guardian_gateway.keys.service import bootstrap_key
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_CANNOT_RUN = 0, 1, 2, 3
 
@@ -264,6 +263,8 @@ def demo(
         )
 
         async def main() -> int:
+            from guardian_gateway.keys.service import bootstrap_key  # the gateway's code: only for the demo
+
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,39 +7,19 @@ scan barrier) as the collector and evaluator would publish them.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from support import Seen, Service, check_info, complete, compliance_service, feed_scan, result, store_checks
 
 from guardian_common import db
-from guardian_common.auth import Role, mint_key
-from guardian_common.events import (
-    CheckCatalogue,
-    CheckInfo,
-    CheckResult,
-    ResourceSnapshot,
-    ScanCompleted,
-    ScanStarted,
-    Severity,
-    SnapshotEvaluated,
-    Status,
-    UnitResult,
-    UnitStatus,
-)
+from guardian_common.events import Status
 from guardian_compliance.acceptances.service import sweep
-from guardian_compliance.app import create_app
 from guardian_compliance.clock import ManualClock
-from guardian_compliance.consumers import apply_evaluations
-from guardian_compliance.inventory.repository import InventoryRepository
-from guardian_compliance.scans.repository import ScanRepository
-from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import delete_streams, empty_schema
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"
@@ -49,158 +29,46 @@ DATA = "arn:aws:s3:::prod-data"
 LATE = "arn:aws:s3:::late-bucket"
 
 
-@dataclass
-class Service:
-    app: Any
-    http: httpx.AsyncClient
-    clock: ManualClock
-    settings: ComplianceSettings
-    pool: asyncpg.Pool
-    keys: dict[str, str] = field(default_factory=dict)
-
-    async def call(self, method: str, path: str, who: str = "editor", **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.keys[who]}"}
-        return await self.http.request(method, path, headers=headers, **kwargs)
-
-    async def get(self, path: str, **params: Any) -> Any:
-        response = await self.call("GET", path, "auditor", params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-
 @pytest.fixture
 async def svc(servers: tuple[str, str], database: str) -> AsyncIterator[Service]:
     _, nats_url = servers
-    token = uuid.uuid4().hex[:10]
-    await empty_schema(database, "compliance")
-    prefix = f"r{token}"
-    settings = ComplianceSettings(
-        environment="test",
-        database_url=database,
-        nats_url=nats_url,
-        bus_prefix=prefix,
-        auth_secret=f"revoke-test-{token}",
-        log_level="WARNING",
-        acceptance_poll_seconds=3600,
-        outbox_poll_seconds=3600,
-        deadline_poll_seconds=3600,
-        run_consumers=False,
-    )
-    clock = ManualClock(T0)
-    app = create_app(settings, clock)
-    try:
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://compliance") as http:
-                service = Service(app, http, clock, settings, app.state.runtime.require_pool())
-                service.keys = {
-                    "admin": mint_key(settings.auth_secret, Role.ADMIN, "alice-admin")[1],
-                    "admin2": mint_key(settings.auth_secret, Role.ADMIN, "bob-admin")[1],
-                    "editor": mint_key(settings.auth_secret, Role.EDITOR, "erin-editor")[1],
-                    "auditor": mint_key(settings.auth_secret, Role.AUDITOR, "audrey-auditor")[1],
-                }
-                yield service
-    finally:
-        await delete_streams(nats_url, prefix)
+    async with compliance_service(database, nats_url, "revoke", ManualClock(T0)) as service:
+        yield service
 
 
 async def publish_catalogue(pool: asyncpg.Pool) -> None:
-    checks = [
-        CheckInfo(
-            id=ENC,
-            version=1,
-            title="Buckets encrypt by default",
-            description="Default encryption is on.",
-            severity=Severity.HIGH,
-            resource_type="AWS::S3::Bucket",
-            service="s3",
-            remediation="Turn on default encryption.",
-        )
-    ]
-    version = CheckCatalogue.version_of(checks)
-    async with db.transaction(pool) as conn:
-        await ScanRepository(conn).store_catalogue(
-            CheckCatalogue(
-                event_id=CheckCatalogue.make_id(version), catalogue_version=version, published_at=T0, checks=checks
-            )
-        )
+    enc = check_info(
+        ENC,
+        "s3",
+        "AWS::S3::Bucket",
+        title="Buckets encrypt by default",
+        description="Default encryption is on.",
+        remediation="Turn on default encryption.",
+    )
+    await store_checks(pool, [enc], T0)
 
 
 async def scan(svc: Service, buckets: dict[str, Status]) -> None:
     """One complete scan of the account's buckets, finalised at the service clock's time."""
-    now = svc.clock.now()
-    scan_id = f"scan-{uuid.uuid4().hex[:8]}"
-    snapshots = [
-        ResourceSnapshot(
-            event_id=ResourceSnapshot.make_id(scan_id, n),
-            scan_id=scan_id,
-            seq=n,
-            account_id=ACCOUNT,
-            region="eu-west-1",
-            collection_region="global",
+    seen = [
+        Seen(
+            arn=arn,
             service="s3",
             resource_type="AWS::S3::Bucket",
-            arn=arn,
-            name=arn.rsplit(":", 1)[-1],
-            observed_at=now,
+            region="eu-west-1",
+            results=(result(ENC, buckets[arn], f"{arn.rsplit(':', 1)[-1]}: {buckets[arn].value}"),),
         )
-        for n, arn in enumerate(sorted(buckets), start=1)
+        for arn in sorted(buckets)
     ]
-    async with db.transaction(svc.pool) as conn:
-        scans = ScanRepository(conn)
-        await scans.started(
-            ScanStarted(
-                event_id=ScanStarted.make_id(scan_id),
-                scan_id=scan_id,
-                account_id=ACCOUNT,
-                regions=["eu-west-1"],
-                services=["s3"],
-                started_at=now - timedelta(seconds=1),
-            )
-        )
-        await InventoryRepository(conn).observe(snapshots)
-        await scans.completed(
-            ScanCompleted(
-                event_id=ScanCompleted.make_id(scan_id),
-                scan_id=scan_id,
-                account_id=ACCOUNT,
-                completed_at=now,
-                total_snapshots=len(snapshots),
-                units=[UnitResult(region="global", service="s3", status=UnitStatus.COMPLETE, snapshots=len(snapshots))],
-            )
-        )
-        await apply_evaluations(
-            conn,
-            [
-                SnapshotEvaluated(
-                    event_id=SnapshotEvaluated.make_id(scan_id, s.seq),
-                    scan_id=scan_id,
-                    seq=s.seq,
-                    account_id=ACCOUNT,
-                    region=s.region,
-                    collection_region=s.collection_region,
-                    service=s.service,
-                    resource_type=s.resource_type,
-                    arn=s.arn,
-                    name=s.name,
-                    observed_at=now,
-                    evaluated_at=now,
-                    catalogue_version="test",
-                    results=[
-                        CheckResult(
-                            check_id=ENC,
-                            check_version=1,
-                            status=buckets[s.arn],
-                            severity=Severity.HIGH,
-                            reason=f"{s.name}: {buckets[s.arn].value}",
-                        )
-                    ],
-                )
-                for s in snapshots
-            ],
-            now,
-        )
-        assert (await scans.get(scan_id) or {}).get("state") == "final"
+    await feed_scan(
+        svc.pool,
+        ACCOUNT,
+        seen,
+        at=svc.clock.now(),
+        regions=["eu-west-1"],
+        services=["s3"],
+        units=[complete("s3", len(seen))],
+    )
 
 
 async def world(svc: Service) -> None:

@@ -9,9 +9,7 @@ collector and evaluator: the facts below are what they would have published.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,29 +19,13 @@ import asyncpg
 import httpx
 import pytest
 import yaml
+from support import Seen, Service, check_info, complete, feed_scan, result, running_app, settings_for, store_checks
 
 from guardian_common import db
-from guardian_common.auth import Role, mint_key
-from guardian_common.events import (
-    CheckCatalogue,
-    CheckInfo,
-    CheckResult,
-    ResourceSnapshot,
-    ScanCompleted,
-    ScanStarted,
-    Severity,
-    SnapshotEvaluated,
-    Status,
-    UnitResult,
-    UnitStatus,
-)
+from guardian_common.events import Status
 from guardian_compliance.acceptances.service import sweep
-from guardian_compliance.app import create_app
 from guardian_compliance.clock import ManualClock
-from guardian_compliance.consumers import apply_evaluations
-from guardian_compliance.inventory.repository import InventoryRepository
 from guardian_compliance.outbox import relay_once
-from guardian_compliance.scans.repository import ScanRepository
 from guardian_compliance.settings import ComplianceSettings
 from guardian_testkit.resources import delete_streams, empty_schema
 
@@ -60,65 +42,13 @@ CHECKS = {
 # --------------------------------------------------------------------------------------------- infrastructure
 
 
-@dataclass
-class Service:
-    app: Any
-    http: httpx.AsyncClient
-    clock: ManualClock
-    settings: ComplianceSettings
-    pool: asyncpg.Pool
-    keys: dict[str, str] = field(default_factory=dict)
-
-    def as_(self, who: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[who]}"}
-
-    async def get(self, path: str, who: str = "auditor", **params: Any) -> Any:
-        response = await self.http.get(path, headers=self.as_(who), params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def call(self, method: str, path: str, who: str = "editor", **kwargs: Any) -> httpx.Response:
-        return await self.http.request(method, path, headers=self.as_(who), **kwargs)
-
-
-@contextlib.asynccontextmanager
-async def running_app(settings: ComplianceSettings, clock: ManualClock) -> AsyncIterator[Service]:
-    app = create_app(settings, clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://compliance") as http:
-            service = Service(app, http, clock, settings, app.state.runtime.require_pool())
-            secret = settings.auth_secret
-            service.keys = {
-                "admin": mint_key(secret, Role.ADMIN, "alice-admin")[1],
-                "admin2": mint_key(secret, Role.ADMIN, "bob-admin")[1],
-                "editor": mint_key(secret, Role.EDITOR, "erin-editor")[1],
-                "auditor": mint_key(secret, Role.AUDITOR, "audrey-auditor")[1],
-            }
-            yield service
-
-
 @pytest.fixture
 async def settings(servers: tuple[str, str], database: str) -> AsyncIterator[ComplianceSettings]:
     _, nats_url = servers
-    token = uuid.uuid4().hex[:10]
     await empty_schema(database, "compliance")
-    prefix = f"s{token}"
-    yield ComplianceSettings(
-        environment="test",
-        database_url=database,
-        nats_url=nats_url,
-        bus_prefix=prefix,
-        auth_secret=f"soc2-test-{token}",
-        log_level="WARNING",
-        acceptance_poll_seconds=3600,
-        outbox_poll_seconds=3600,
-        deadline_poll_seconds=3600,
-        # Scans are fed to the consumer code directly; the durable consumers would only add
-        # a second of shutdown per test.
-        run_consumers=False,
-    )
-    await delete_streams(nats_url, prefix)
+    settings = settings_for(database, nats_url, "soc2")
+    yield settings
+    await delete_streams(nats_url, settings.bus_prefix)
 
 
 @pytest.fixture
@@ -153,115 +83,40 @@ B_LOGS = Res("arn:aws:s3:::b-logs", ACCOUNT_B, "us-east-1", Status.FAIL, tags={"
 
 
 async def publish_catalogue(pool: asyncpg.Pool) -> None:
-    checks = [
-        CheckInfo(
-            id=cid,
-            version=3,
-            title=cid.replace("_", " "),
-            description=f"{cid} description",
-            severity=Severity.HIGH,
-            resource_type=rtype,
-            service=service,
-            remediation="Fix it.",
-        )
-        for cid, (service, rtype) in CHECKS.items()
-    ]
-    version = CheckCatalogue.version_of(checks)
-    async with db.transaction(pool) as conn:
-        await ScanRepository(conn).store_catalogue(
-            CheckCatalogue(
-                event_id=CheckCatalogue.make_id(version), catalogue_version=version, published_at=T0, checks=checks
-            )
-        )
+    await store_checks(
+        pool, [check_info(cid, service, rtype, version=3) for cid, (service, rtype) in CHECKS.items()], T0
+    )
 
 
 async def run_scan(svc: Service, account: str, resources: list[Res]) -> str:
     """One scan of ``account`` through the consumer path, finalised at the service clock's time."""
-    now = svc.clock.now()
-    scan_id = f"scan-{uuid.uuid4().hex[:8]}"
     mine = [r for r in resources if r.account == account]
-    snapshots = [
-        ResourceSnapshot(
-            event_id=ResourceSnapshot.make_id(scan_id, n),
-            scan_id=scan_id,
-            seq=n,
-            account_id=account,
-            region=r.region,
-            collection_region="global" if r.check == ENC else r.region,
+    seen = [
+        Seen(
+            arn=r.arn,
             service=CHECKS[r.check][0],
             resource_type=CHECKS[r.check][1],
-            arn=r.arn,
+            region=r.region,
+            collection_region="global" if r.check == ENC else r.region,
             name=r.name,
             tags=r.tags,
-            observed_at=now,
+            results=(result(r.check, r.status, f"{r.name} is {r.status.value}", version=3),),
         )
-        for n, r in enumerate(mine, start=1)
+        for r in mine
     ]
     units = [
-        UnitResult(
-            region="global", service="s3", status=UnitStatus.COMPLETE, snapshots=sum(r.check == ENC for r in mine)
-        ),
-        UnitResult(
-            region="us-east-1",
-            service="rds",
-            status=UnitStatus.COMPLETE,
-            snapshots=sum(r.check == BACKUP for r in mine),
-        ),
+        complete("s3", sum(r.check == ENC for r in mine)),
+        complete("rds", sum(r.check == BACKUP for r in mine), region="us-east-1"),
     ]
-    async with db.transaction(svc.pool) as conn:
-        scans = ScanRepository(conn)
-        await scans.started(
-            ScanStarted(
-                event_id=ScanStarted.make_id(scan_id),
-                scan_id=scan_id,
-                account_id=account,
-                regions=["us-east-1", "eu-west-1"],
-                services=["s3", "rds"],
-                started_at=now - timedelta(seconds=1),
-            )
-        )
-        await InventoryRepository(conn).observe(snapshots)
-        await scans.completed(
-            ScanCompleted(
-                event_id=ScanCompleted.make_id(scan_id),
-                scan_id=scan_id,
-                account_id=account,
-                completed_at=now,
-                total_snapshots=len(snapshots),
-                units=units,
-            )
-        )
-        evaluated = [
-            SnapshotEvaluated(
-                event_id=SnapshotEvaluated.make_id(scan_id, s.seq),
-                scan_id=scan_id,
-                seq=s.seq,
-                account_id=account,
-                region=s.region,
-                collection_region=s.collection_region,
-                service=s.service,
-                resource_type=s.resource_type,
-                arn=s.arn,
-                name=s.name,
-                observed_at=now,
-                evaluated_at=now,
-                catalogue_version="test",
-                results=[
-                    CheckResult(
-                        check_id=r.check,
-                        check_version=3,
-                        status=r.status,
-                        severity=Severity.HIGH,
-                        reason=f"{r.name} is {r.status.value}",
-                    )
-                ],
-            )
-            for s, r in zip(snapshots, mine, strict=True)
-        ]
-        await apply_evaluations(conn, evaluated, now)
-        state = (await scans.get(scan_id) or {}).get("state")
-    assert state == "final", state
-    return scan_id
+    return await feed_scan(
+        svc.pool,
+        account,
+        seen,
+        at=svc.clock.now(),
+        regions=["us-east-1", "eu-west-1"],
+        services=["s3", "rds"],
+        units=units,
+    )
 
 
 async def make_control(svc: Service, control_id: str, criteria: list[str], checks: list[str]) -> dict[str, Any]:

@@ -74,6 +74,8 @@ class EmbeddedNats:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                # Reaped, or the child outlives its Popen as a zombie (a ResourceWarning in tests).
+                self._proc.wait()
         self._proc = None
 
     @property

@@ -68,6 +68,8 @@ class MotoServer:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+                # Reaped, or the child outlives its Popen as a zombie (a ResourceWarning in tests).
+                self._proc.wait()
         self._proc = None
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
