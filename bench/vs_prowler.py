@@ -17,7 +17,11 @@
 - Disagreements: for every pair of checks in bench/prowler_map.py, every resource both tools judged
   with different statuses, with each tool's own reason.
 
-    python3 -m uv run --frozen python -m bench.vs_prowler [--runs 3] [--latencies 0 0.05]
+    python3 -m uv run --frozen python -m bench.vs_prowler [--runs 3] [--latencies 0 0.05] [--only guardian]
+
+``--only guardian`` (or ``prowler``) times one tool alone, for profiling; Guardian's runs also record
+where the time went (collection, then evaluation and compliance until final statuses) and the AWS
+calls each tool made through the proxy.
 """
 
 from __future__ import annotations
@@ -195,7 +199,24 @@ async def start_guardian(pipe: Pipeline, endpoint: str) -> None:
     await collector.ready()
 
 
+async def wait_no_scan_running(pipe: Pipeline, wait_seconds: float = 900.0) -> None:
+    """A run whose CLI gave up leaves its scan running; the next run would be refused (same scope)."""
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while time.monotonic() < deadline:
+            try:
+                running = await pipe.fetchrow("SELECT count(*) AS n FROM collector.scans WHERE state = 'running'")
+            except Exception:  # the collector's schema not there yet: nothing runs
+                return
+            if not running or int(running["n"]) == 0:
+                return
+            await asyncio.sleep(2)
+    finally:
+        await pipe.close_reader()
+
+
 def run_guardian(pipe: Pipeline, home: Path) -> dict[str, Any]:
+    asyncio.run(wait_no_scan_running(pipe))
     secret = pipe.services["compliance"].env["GUARDIAN_AUTH_SECRET"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDIAN_")}
     env.update(
@@ -229,7 +250,47 @@ def run_guardian(pipe: Pipeline, home: Path) -> dict[str, Any]:
         "exit_code": proc.returncode,
         "seconds": round(elapsed, 1),
         "peak_rss_mb": sampler.peaks_mb(),
+        "phases": asyncio.run(guardian_phases(pipe)),
         "tail": output[-1500:],
+    }
+
+
+async def guardian_phases(pipe: Pipeline) -> dict[str, Any]:
+    """Where the last Guardian scan's time went: collection (collector: start to ScanCompleted published),
+    then until compliance's statuses were final, and the collector's units."""
+    row = await pipe.fetchrow(
+        "SELECT s.scan_id, s.published, EXTRACT(EPOCH FROM s.completed_at - s.started_at) AS collection, "
+        "EXTRACT(EPOCH FROM c.finalised_at - s.completed_at) AS after_collection, "
+        "EXTRACT(EPOCH FROM c.finalised_at - s.started_at) AS to_final "
+        "FROM collector.scans s LEFT JOIN compliance.scans c USING (scan_id) ORDER BY s.started_at DESC LIMIT 1"
+    )
+    units = await pipe.fetch(
+        "SELECT service, status, snapshots, EXTRACT(EPOCH FROM u.updated_at - s.started_at) AS done_after "
+        "FROM collector.scan_units u JOIN collector.scans s USING (scan_id) WHERE scan_id = $1 "
+        "ORDER BY done_after DESC LIMIT 8",
+        row["scan_id"] if row else "",
+    )
+    await pipe.close_reader()
+    if row is None:
+        return {}
+
+    def secs(value: Any) -> float | None:
+        return None if value is None else round(float(value), 1)
+
+    return {
+        "snapshots": int(row["published"]),
+        "collection_seconds": secs(row["collection"]),
+        "after_collection_to_final_seconds": secs(row["after_collection"]),
+        "start_to_final_seconds": secs(row["to_final"]),
+        "slowest_units": [
+            {
+                "service": u["service"],
+                "status": u["status"],
+                "snapshots": u["snapshots"],
+                "done_after": secs(u["done_after"]),
+            }
+            for u in units
+        ],
     }
 
 
@@ -284,17 +345,52 @@ def summary(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
 
 
+def timing_summary(prowler_runs: list[dict[str, Any]], guardian_runs: list[dict[str, Any]]) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    if prowler_runs:
+        figures["prowler_seconds"] = summary([r["seconds"] for r in prowler_runs])
+        figures["prowler_runs_seconds"] = [r["seconds"] for r in prowler_runs]
+        figures["prowler_peak_rss_mb"] = max(r["peak_rss_mb"]["prowler_tree"] for r in prowler_runs)
+    if guardian_runs:
+        figures["guardian_seconds"] = summary([r["seconds"] for r in guardian_runs])
+        figures["guardian_runs_seconds"] = [r["seconds"] for r in guardian_runs]
+        figures["guardian_phases"] = [r["phases"] for r in guardian_runs]
+        figures["guardian_services_peak_rss_mb"] = max(r["peak_rss_mb"]["guardian_services"] for r in guardian_runs)
+        figures["guardian_cli_peak_rss_mb"] = max(r["peak_rss_mb"]["guardian_cli"] for r in guardian_runs)
+        figures["nats_peak_rss_mb"] = max(r["peak_rss_mb"]["nats_server"] for r in guardian_runs)
+        figures["postgresql_peak_rss_mb"] = max(r["peak_rss_mb"]["postgresql"] for r in guardian_runs)
+    if prowler_runs and guardian_runs:
+        figures["speedup_median"] = round(
+            figures["prowler_seconds"]["median"] / figures["guardian_seconds"]["median"], 1
+        )
+    figures["exit_codes"] = {
+        "prowler": [r["exit_code"] for r in prowler_runs],
+        "guardian": [r["exit_code"] for r in guardian_runs],
+    }
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latencies", type=float, nargs="+", default=[0.0, 0.05])
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--name", default="vs_prowler")
+    parser.add_argument(
+        "--only",
+        choices=["both", "guardian", "prowler"],
+        default="both",
+        help="run one tool only (profiling; no comparison, no disagreement list)",
+    )
     args = parser.parse_args()
-    version = ensure_prowler()
-    print(version, flush=True)
+    with_prowler = args.only in ("both", "prowler")
+    with_guardian = args.only in ("both", "guardian")
+    results: dict[str, Any] = {"only": args.only, "runs": args.runs, "latencies": {}}
+    if with_prowler:
+        version = ensure_prowler()
+        print(version, flush=True)
+        results["prowler_version"] = version
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
-    results: dict[str, Any] = {"prowler_version": version, "latencies": {}}
     with tempfile.TemporaryDirectory(prefix="guardian-vs-prowler-") as tmp_name:
         tmp = Path(tmp_name)
         with MotoServer() as moto, FaultProxy(moto.url) as proxy:
@@ -302,63 +398,60 @@ def main() -> None:
             results["environment"] = {"region": environment.REGION, "resources": counts, "total": sum(counts.values())}
             print(f"seeded {sum(counts.values())} resources", flush=True)
             pipe = Pipeline(nats_url=machine.NATS, postgres_base=machine.POSTGRES, home=tmp / "guardian")
-            asyncio.run(start_guardian(pipe, proxy.url))
+            if with_guardian:
+                asyncio.run(start_guardian(pipe, proxy.url))
             try:
                 for latency in args.latencies:
+                    label = f"{latency * 1000:.0f}ms"
                     proxy.delay_all(latency)
                     prowler_runs: list[dict[str, Any]] = []
                     guardian_runs: list[dict[str, Any]] = []
+                    out_dir = tmp / f"prowler-{latency}"
                     for i in range(args.runs):
-                        # Guardian first: its run is the short one, so a broken set-up shows at once.
-                        guardian_runs.append(run_guardian(pipe, tmp / "cli"))
-                        print(
-                            f"  {latency * 1000:.0f} ms guardian run {i + 1}: {guardian_runs[-1]['seconds']} s "
-                            f"(exit {guardian_runs[-1]['exit_code']})",
-                            flush=True,
-                        )
-                        out_dir = tmp / f"prowler-{latency}-{i}"
-                        prowler_runs.append(run_prowler(proxy.url, out_dir))
-                        print(
-                            f"  {latency * 1000:.0f} ms prowler run {i + 1}: {prowler_runs[-1]['seconds']} s",
-                            flush=True,
-                        )
-                    listed, counts_agree = disagreements(
-                        asyncio.run(guardian_findings(pipe)), prowler_findings(out_dir)
-                    )
-                    p_time = summary([r["seconds"] for r in prowler_runs])
-                    g_time = summary([r["seconds"] for r in guardian_runs])
-                    results["latencies"][f"{latency * 1000:.0f}ms"] = {
-                        "prowler_seconds": p_time,
-                        "guardian_seconds": g_time,
-                        "speedup_median": round(p_time["median"] / g_time["median"], 1),
-                        "prowler_peak_rss_mb": max(r["peak_rss_mb"]["prowler_tree"] for r in prowler_runs),
-                        "guardian_services_peak_rss_mb": max(
-                            r["peak_rss_mb"]["guardian_services"] for r in guardian_runs
-                        ),
-                        "guardian_cli_peak_rss_mb": max(r["peak_rss_mb"]["guardian_cli"] for r in guardian_runs),
-                        "nats_peak_rss_mb": max(r["peak_rss_mb"]["nats_server"] for r in guardian_runs),
-                        "postgresql_peak_rss_mb": max(r["peak_rss_mb"]["postgresql"] for r in guardian_runs),
-                        "exit_codes": {
-                            "prowler": [r["exit_code"] for r in prowler_runs],
-                            "guardian": [r["exit_code"] for r in guardian_runs],
-                        },
-                        "agreement": counts_agree,
-                        "disagreements": listed,
-                        "last_outputs": {"prowler": prowler_runs[-1]["tail"], "guardian": guardian_runs[-1]["tail"]},
+                        # Alternating; Guardian first: its run is the short one, so a broken set-up shows at once.
+                        if with_guardian:
+                            proxy.reset_counters()
+                            guardian_runs.append(run_guardian(pipe, tmp / "cli"))
+                            guardian_runs[-1]["aws_calls"] = sum(proxy.calls.values())
+                            print(
+                                f"  {label} guardian run {i + 1}: {guardian_runs[-1]['seconds']} s "
+                                f"(exit {guardian_runs[-1]['exit_code']}, {guardian_runs[-1]['aws_calls']} AWS calls) "
+                                f"{json.dumps(guardian_runs[-1]['phases'])}",
+                                flush=True,
+                            )
+                        if with_prowler:
+                            out_dir = tmp / f"prowler-{latency}-{i}"
+                            proxy.reset_counters()
+                            prowler_runs.append(run_prowler(proxy.url, out_dir))
+                            prowler_runs[-1]["aws_calls"] = sum(proxy.calls.values())
+                            print(
+                                f"  {label} prowler run {i + 1}: {prowler_runs[-1]['seconds']} s "
+                                f"({prowler_runs[-1]['aws_calls']} AWS calls)",
+                                flush=True,
+                            )
+                    figures = timing_summary(prowler_runs, guardian_runs)
+                    figures["aws_calls"] = {
+                        "prowler": [r["aws_calls"] for r in prowler_runs],
+                        "guardian": [r["aws_calls"] for r in guardian_runs],
                     }
-                    print(
-                        json.dumps(
-                            {
-                                k: v
-                                for k, v in results["latencies"][f"{latency * 1000:.0f}ms"].items()
-                                if k not in ("disagreements", "last_outputs")
-                            },
-                            indent=1,
-                        ),
-                        flush=True,
-                    )
+                    if with_prowler and with_guardian:
+                        listed, counts_agree = disagreements(
+                            asyncio.run(guardian_findings(pipe)), prowler_findings(out_dir)
+                        )
+                        figures["agreement"] = counts_agree
+                        figures["disagreements"] = listed
+                    figures["last_outputs"] = {
+                        "prowler": prowler_runs[-1]["tail"] if prowler_runs else "",
+                        "guardian": guardian_runs[-1]["tail"] if guardian_runs else "",
+                    }
+                    results["latencies"][label] = figures
+                    shown = {k: v for k, v in figures.items() if k not in ("disagreements", "last_outputs")}
+                    print(json.dumps(shown, indent=1), flush=True)
+                    # Written after every latency, so a run cut short keeps what it measured.
+                    machine.write(args.name, results)
             finally:
-                asyncio.run(pipe.stop())
+                if with_guardian:
+                    asyncio.run(pipe.stop())
     results["endpoint_override"] = (
         "Prowler: AWS_ENDPOINT_URL in its environment (botocore >= 1.31 honours it for every client); "
         "Guardian: GUARDIAN_AWS_ENDPOINT_URL (or AWS_ENDPOINT_URL) for the collector"

@@ -7,7 +7,7 @@ by tests (golden snapshots) and by benchmarks alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +26,7 @@ from guardian_collector.collectors.base import (
     UnitContext,
     UnitFailed,
 )
-from guardian_collector.concurrency import Governor
+from guardian_collector.concurrency import PUBLISHED_RATE_LIMITS, Governor, RateLimit, ServiceLimits
 from guardian_common.events import UnitStatus
 
 GLOBAL = "global"
@@ -44,10 +44,32 @@ class AwsTarget:
     max_attempts: int = 6
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    # Requests in flight per (service, region) start here and adapt between min_concurrency and
+    # max_concurrency (concurrency.py); service_concurrency overrides them for named services.
     per_service_concurrency: int = 8
-    # Requests in flight per (service, region) adapt between 1 and this ceiling (concurrency.py).
     adaptive_concurrency: bool = True
     max_concurrency: int = 32
+    min_concurrency: int = 1
+    # Requests in flight across every service of one scan.
+    total_concurrency: int = 256
+    # The share of its limit a (service, region) keeps after a throttling answer.
+    concurrency_backoff: float = 0.5
+    service_concurrency: Mapping[str, ServiceLimits] = field(default_factory=dict)
+    # Request rates per service on top of (or instead of) the ones AWS publishes.
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=dict)
+
+    def governor(self) -> Governor | None:
+        if not self.adaptive_concurrency:
+            return None
+        return Governor(
+            initial=self.per_service_concurrency,
+            minimum=self.min_concurrency,
+            maximum=self.max_concurrency,
+            total=self.total_concurrency,
+            backoff=self.concurrency_backoff,
+            services=self.service_concurrency,
+            rate_limits={**PUBLISHED_RATE_LIMITS, **self.rate_limits},
+        )
 
 
 @dataclass
@@ -94,11 +116,10 @@ class ClientPool:
         self._stack = AsyncExitStack()
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = asyncio.Lock()
-        self.governor = (
-            Governor(initial=target.per_service_concurrency, maximum=target.max_concurrency)
-            if target.adaptive_concurrency
-            else None
-        )
+        self.governor = target.governor()
+        # How many calls one unit may have waiting on AWS at once: with the governor, as many as the
+        # governor could ever let through (it does the bounding); without it, the fixed per-service value.
+        self.unit_concurrency = self.governor.ceiling if self.governor is not None else target.per_service_concurrency
         self.config = AioConfig(
             # With the governor bounding requests in flight, botocore's "standard" retries; its "adaptive"
             # mode adds a per-client send-rate limiter that collapses under throttling (bench/collection.py:
@@ -110,7 +131,8 @@ class ClientPool:
             connect_timeout=target.connect_timeout,
             read_timeout=target.read_timeout,
             s3={"addressing_style": "path"} if target.endpoint_url else None,
-            max_pool_connections=max(10, target.per_service_concurrency * 2),
+            # One client per (service, region): enough connections for everything the governor lets through.
+            max_pool_connections=max(10, self.unit_concurrency, target.per_service_concurrency * 2),
         )
 
     async def get(self, service: str, region: str) -> Any:
@@ -199,7 +221,7 @@ async def collect_account(
             client_factory=client_factory,
             emit=emit_resource,
             facts=facts,
-            concurrency=pool.target.per_service_concurrency,
+            concurrency=pool.unit_concurrency,
         )
         try:
             await collector.collect(ctx)

@@ -9,12 +9,17 @@ attempt of each call (retries included) goes through it:
   that rate's bucket;
 - when the answer (or the connection error) is in (``response-received``), the slot is freed, and
   the answer adjusts the limit: additive increase after a full window of successes, multiplicative
-  decrease (halving) on a throttling error, at most once per window, so one burst of throttled
-  answers to requests already in flight counts as one signal.
+  decrease (by the back-off factor, halving by default) on a throttling error, at most once per
+  window, so one burst of throttled answers to requests already in flight counts as one signal.
 
 botocore's own ``adaptive`` retry mode keeps backing off individual retries; this module bounds
 how many requests a scan has in flight at all, across every collector using the same service and
-region. Nothing here sleeps on its own clock: the clock and the sleep are injectable for tests.
+region. On top of the per-service limits an overall cap bounds the requests a scan has in flight
+across every service. Nothing here sleeps on its own clock: the clock and the sleep are injectable
+for tests.
+
+Every knob (initial, minimum and maximum concurrency, per service and overall, the back-off factor,
+per-service request rates) is a collector setting (settings.py; docs/deploy.md lists them).
 """
 
 from __future__ import annotations
@@ -58,6 +63,15 @@ PUBLISHED_RATE_LIMITS: dict[str, RateLimit] = {
 }
 
 
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Concurrency bounds of one AWS service (``None``: the governor's general value)."""
+
+    initial: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+
 class TokenBucket:
     def __init__(self, rate: RateLimit, *, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self.rate = rate
@@ -99,14 +113,21 @@ class AdaptiveLimit:
         minimum: int = 1,
         maximum: int,
         rate: RateLimit | None = None,
+        backoff: float = 0.5,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not 1 <= minimum <= initial <= maximum:
             raise ValueError(f"need 1 <= minimum <= initial <= maximum, got {minimum}, {initial}, {maximum}")
+        if not 0.0 < backoff < 1.0:
+            raise ValueError(f"the back-off factor must lie between 0 and 1 (exclusive), got {backoff}")
+        self.backoff = backoff
+        self.initial = initial
         self.minimum = minimum
         self.maximum = maximum
         self.limit = initial
+        self.lowest_limit = initial
+        self.highest_limit = initial
         self.in_flight = 0
         self.peak_in_flight = 0
         self.throttled = 0
@@ -139,18 +160,25 @@ class AdaptiveLimit:
                 if epoch == self._epoch:
                     self._epoch += 1
                     self.decreases += 1
-                    self.limit = max(self.minimum, self.limit // 2)
+                    self.limit = max(self.minimum, int(self.limit * self.backoff))
+                    self.lowest_limit = min(self.lowest_limit, self.limit)
                     self._successes = 0
             else:
                 self._successes += 1
                 if self._successes >= self.limit and self.limit < self.maximum:
                     self.limit += 1
+                    self.highest_limit = max(self.highest_limit, self.limit)
                     self._successes = 0
             self._changed.notify_all()
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "limit": self.limit,
+            "initial": self.initial,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "lowest_limit": self.lowest_limit,
+            "highest_limit": self.highest_limit,
             "peak_in_flight": self.peak_in_flight,
             "requests": self.requests,
             "throttled": self.throttled,
@@ -173,8 +201,37 @@ _ATTEMPT: contextvars.ContextVar[tuple[AdaptiveLimit, int] | None] = contextvars
 )
 
 
+class OverallCap:
+    """A plain bound on the requests in flight across every service, with its peak recorded."""
+
+    def __init__(self, maximum: int) -> None:
+        if maximum < 1:
+            raise ValueError(f"the overall concurrency must be at least 1, got {maximum}")
+        self.maximum = maximum
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self.requests = 0
+        self._changed = asyncio.Condition()
+
+    async def acquire(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.in_flight < self.maximum)
+            self.in_flight += 1
+            self.requests += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    async def release(self) -> None:
+        async with self._changed:
+            self.in_flight = max(0, self.in_flight - 1)
+            # Everyone re-checks: a waiter cancelled after being woken must not swallow the wake-up.
+            self._changed.notify_all()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"maximum": self.maximum, "peak_in_flight": self.peak_in_flight, "requests": self.requests}
+
+
 class Governor:
-    """One adaptive limit per (service, region), shared by every client of a scan."""
+    """One adaptive limit per (service, region), shared by every client of a scan, under an overall cap."""
 
     def __init__(
         self,
@@ -182,6 +239,9 @@ class Governor:
         initial: int = 8,
         maximum: int = 32,
         minimum: int = 1,
+        total: int = 256,
+        backoff: float = 0.5,
+        services: Mapping[str, ServiceLimits] | None = None,
         rate_limits: Mapping[str, RateLimit] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
@@ -189,20 +249,43 @@ class Governor:
         self.initial = initial
         self.maximum = max(initial, maximum)
         self.minimum = min(minimum, initial)
+        self.backoff = backoff
+        self.services = dict(services or {})
         self.rate_limits = dict(PUBLISHED_RATE_LIMITS if rate_limits is None else rate_limits)
+        self.overall = OverallCap(total)
         self._clock = clock
         self._sleep = sleep
         self._limits: dict[tuple[str, str], AdaptiveLimit] = {}
+        for service in self.services:
+            self.bounds(service)  # refuse inconsistent bounds now, not at the first request
+
+    def bounds(self, service: str) -> tuple[int, int, int]:
+        """(initial, minimum, maximum) for ``service``: its own values where set, else the general ones."""
+        own = self.services.get(service, ServiceLimits())
+        maximum = own.maximum if own.maximum is not None else self.maximum
+        initial = own.initial if own.initial is not None else min(self.initial, maximum)
+        minimum = own.minimum if own.minimum is not None else min(self.minimum, initial)
+        if not 1 <= minimum <= initial <= maximum:
+            raise ValueError(f"{service}: need 1 <= minimum <= initial <= maximum, got {minimum}, {initial}, {maximum}")
+        return initial, minimum, maximum
+
+    @property
+    def ceiling(self) -> int:
+        """The most requests one service may ever have in flight (what a collector may fan out to)."""
+        own = [limits.maximum for limits in self.services.values() if limits.maximum is not None]
+        return min(self.overall.maximum, max([self.maximum, *own]))
 
     def limit_for(self, service: str, region: str) -> AdaptiveLimit:
         key = (service, region)
         found = self._limits.get(key)
         if found is None:
+            initial, minimum, maximum = self.bounds(service)
             found = AdaptiveLimit(
-                initial=self.initial,
-                minimum=self.minimum,
-                maximum=self.maximum,
+                initial=initial,
+                minimum=minimum,
+                maximum=maximum,
                 rate=self.rate_limits.get(service),
+                backoff=self.backoff,
                 clock=self._clock,
                 sleep=self._sleep,
             )
@@ -210,11 +293,19 @@ class Governor:
         return found
 
     def attach(self, client: Any, service: str, region: str) -> None:
-        """Route every attempt of ``client``'s calls through the (service, region) limit."""
+        """Route every attempt of ``client``'s calls through the (service, region) limit and the overall cap."""
         limit = self.limit_for(service, region)
+        overall = self.overall
 
         async def before_send(**_: Any) -> None:
-            _ATTEMPT.set((limit, await limit.acquire()))
+            # Always the service's slot first, then the overall one: one order, so no waiting in a circle.
+            epoch = await limit.acquire()
+            try:
+                await overall.acquire()
+            except BaseException:  # cancelled while waiting: give the service's slot back
+                await limit.release(epoch, throttled=False)
+                raise
+            _ATTEMPT.set((limit, epoch))
 
         async def response_received(parsed_response: Mapping[str, Any] | None = None, **_: Any) -> None:
             # Both events run in the task making the call, one attempt after the other, so the
@@ -223,6 +314,7 @@ class Governor:
             if attempt is None or attempt[0] is not limit:
                 return  # answered before our handler ran (a stub): nothing was acquired
             _ATTEMPT.set(None)
+            await overall.release()
             await limit.release(attempt[1], throttled=throttling_code(parsed_response) is not None)
 
         client.meta.events.register("before-send", before_send)

@@ -81,6 +81,13 @@ class ScanService:
             home_region=self.settings.aws_home_region,
             max_attempts=self.settings.aws_max_attempts,
             per_service_concurrency=self.settings.per_service_concurrency,
+            adaptive_concurrency=self.settings.aws_adaptive_concurrency,
+            min_concurrency=self.settings.aws_concurrency_min,
+            max_concurrency=self.settings.aws_concurrency_max,
+            total_concurrency=self.settings.aws_concurrency_total,
+            concurrency_backoff=self.settings.aws_concurrency_backoff,
+            service_concurrency=self.settings.service_limits(),
+            rate_limits=self.settings.rate_limits(),
         )
 
     async def start(
