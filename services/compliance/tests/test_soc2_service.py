@@ -246,6 +246,15 @@ async def test_boundary_by_tag_region_and_account_changes_statuses_and_readiness
     for scope_id in ("default", "prod-only", "eu-only"):
         controls = (await svc.get("/api/v1/frameworks/soc2/controls", scope=scope_id))["items"]
         consistent(await readiness(svc, scope_id), controls)
+        # The overview's single read answers exactly what the three separate reads do.
+        posture = await svc.get("/api/v1/frameworks/soc2/posture", scope=scope_id)
+        requirements = (await svc.get("/api/v1/frameworks/soc2/requirements", scope=scope_id))["items"]
+        assert (posture["readiness"], posture["controls"], posture["requirements"]) == (
+            await readiness(svc, scope_id),
+            controls,
+            requirements,
+        )
+        assert posture["result"]["scope_id"] == scope_id
     history = await svc.get("/api/v1/scopes/eu-only/versions")
     assert history[-1]["before"]["boundary"]["regions"] == ["eu-west-1"]
     assert history[-1]["after"]["boundary"]["regions"] == ["us-east-1"]
@@ -694,6 +703,12 @@ async def test_stored_results_keep_their_versions_after_edits(svc: Service) -> N
 
 async def test_a_scope_with_no_final_scan_has_no_results_and_unknown_scopes_are_404(svc: Service) -> None:
     expect(await svc.call("GET", "/api/v1/frameworks/soc2/readiness", "auditor"), 409, "no_results_yet")
+    expect(await svc.call("GET", "/api/v1/frameworks/soc2/posture", "auditor"), 409, "no_results_yet")
+    expect(
+        await svc.call("GET", "/api/v1/frameworks/soc2/posture", "auditor", params={"scope": "nope"}),
+        404,
+        "scope_not_found",
+    )
     expect(
         await svc.call("GET", "/api/v1/frameworks/soc2/readiness", "auditor", params={"scope": "nope"}),
         404,

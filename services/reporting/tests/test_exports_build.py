@@ -170,11 +170,14 @@ class Upstream:
                     ],
                 }
             ),
-            "/api/v1/frameworks/soc2/controls": lambda _: self.ok(
-                {"framework": "soc2", "result": context("scan-live", True), "total": 1, "items": [CONTROL]}
-            ),
-            "/api/v1/frameworks/soc2/requirements": lambda _: self.ok(
-                {"framework": "soc2", "result": context("scan-live", True), "total": 1, "items": [REQUIREMENT]}
+            "/api/v1/frameworks/soc2/posture": lambda _: self.ok(
+                {
+                    "framework": "soc2",
+                    "result": context("scan-live", True),
+                    "readiness": readiness(0.0, 0, 1),
+                    "requirements": [REQUIREMENT],
+                    "controls": [CONTROL],
+                }
             ),
             "/api/v1/frameworks/soc2/results": lambda _: self.ok(
                 {

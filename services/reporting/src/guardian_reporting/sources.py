@@ -233,6 +233,16 @@ class ControlsView(_Model):
     items: list[ControlResult]
 
 
+class PostureView(_Model):
+    """``posture()`` data: readiness, criteria and controls from one computation in compliance."""
+
+    framework: str
+    result: ResultContext
+    readiness: Readiness
+    requirements: list[RequirementResult]
+    controls: list[ControlResult]
+
+
 class CheckDetail(CheckOutcome):
     description: str = ""
     remediation: str = ""
@@ -894,6 +904,10 @@ class Sources:
     async def readiness(self, scope_id: str, framework_id: str = DEFAULT_FRAMEWORK) -> ReadinessView:
         path = f"/api/v1/frameworks/{_seg(framework_id)}/readiness"
         return await self._get("compliance", path, ReadinessView, {"scope": scope_id})
+
+    async def posture(self, scope_id: str, framework_id: str = DEFAULT_FRAMEWORK) -> PostureView:
+        path = f"/api/v1/frameworks/{_seg(framework_id)}/posture"
+        return await self._get("compliance", path, PostureView, {"scope": scope_id})
 
     async def requirements(
         self,

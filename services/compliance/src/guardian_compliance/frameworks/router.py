@@ -16,6 +16,7 @@ from guardian_compliance.frameworks.schemas import (
     ControlList,
     Export,
     FrameworkOut,
+    PostureOut,
     ReadinessBreakdown,
     ReadinessOut,
     RequirementList,
@@ -71,6 +72,17 @@ async def readiness(
     request: Request, framework_id: str, _: Reader, clock: Now, scope: ScopeParam = DEFAULT_SCOPE
 ) -> ReadinessOut:
     return await _service(request, clock).readiness(framework_id, scope)
+
+
+@router.get(
+    "/{framework_id}/posture",
+    response_model=PostureOut,
+    summary="Readiness, criteria and controls now, from one computation (what an overview page shows)",
+)
+async def posture(
+    request: Request, framework_id: str, _: Reader, clock: Now, scope: ScopeParam = DEFAULT_SCOPE
+) -> PostureOut:
+    return await _service(request, clock).posture(framework_id, scope)
 
 
 @router.get("/{framework_id}/requirements", response_model=RequirementList, summary="Criteria with status now")

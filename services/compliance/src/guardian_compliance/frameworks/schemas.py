@@ -93,6 +93,16 @@ class ControlList(BaseModel):
     items: list[ControlResult]
 
 
+class PostureOut(BaseModel):
+    """Readiness, every criterion and every control of a scope, all from one computation."""
+
+    framework: str
+    result: ResultContext
+    readiness: Readiness
+    requirements: list[RequirementResult]
+    controls: list[ControlResult]
+
+
 class ResourceFinding(BaseModel):
     check_id: str
     resource_arn: str

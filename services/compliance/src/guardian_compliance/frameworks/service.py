@@ -27,6 +27,7 @@ from guardian_compliance.frameworks.schemas import (
     ControlList,
     EnvironmentReadiness,
     FrameworkOut,
+    PostureOut,
     ReadinessBreakdown,
     ReadinessOut,
     RequirementList,
@@ -212,6 +213,18 @@ class FrameworkService:
         async with self.pool.acquire() as conn:
             live = await self._live(conn, framework_id, scope_id)
         return ReadinessOut(framework=framework_id, result=live.context, readiness=live.readiness)
+
+    async def posture(self, framework_id: str, scope_id: str = DEFAULT_SCOPE) -> PostureOut:
+        """What readiness, requirements and controls answer, computed once for a page that shows all three."""
+        async with self.pool.acquire() as conn:
+            live = await self._live(conn, framework_id, scope_id)
+        return PostureOut(
+            framework=framework_id,
+            result=live.context,
+            readiness=live.readiness,
+            requirements=live.requirements,
+            controls=live.controls,
+        )
 
     async def readiness_breakdown(self, framework_id: str, scope_id: str = DEFAULT_SCOPE) -> ReadinessBreakdown:
         """Readiness of the scope, and of each environment and account inside it (accounts as scans announced them)."""

@@ -477,12 +477,11 @@ class ReportBuilder:
         deviation_list: Sequence[Mapping[str, Any]]
         if live:
             export = await self.src.export(scope.id, framework.id)
-            controls_view = await self.src.controls(scope.id, framework.id)
-            requirements_view = await self.src.requirements(scope.id, framework.id)
+            # Readiness, controls and criteria from one computation, so they always agree.
+            posture = await self.src.posture(scope.id, framework.id)
             findings = await self.src.all_findings(scope.id)
-            ctx = controls_view.result
-            readiness = Readiness.model_validate(export["readiness"])
-            controls, requirements = controls_view.items, requirements_view.items
+            ctx, readiness = posture.result, posture.readiness
+            controls, requirements = posture.controls, posture.requirements
             deviation_list = list(export.get("deviations") or [])
             basis_source = "live"
         else:

@@ -278,15 +278,14 @@ async def overview(
     if span is None or span[1] > now:
         # No period, or one still running: the live posture is the posture "as of its end so far".
         role = frame.principal.role.value
-        framework, summaries, ready, reqs, ctrls = await asyncio.gather(
+        # One posture computation in compliance for the card, the criteria and the controls.
+        framework, summaries, posture = await asyncio.gather(
             framework_task,
             results_task,
-            frame.cache.get(("readiness", role, scope_id), lambda: src.readiness(scope_id)),
-            frame.cache.get(("requirements", role, scope_id), lambda: src.requirements(scope_id)),
-            frame.cache.get(("controls", role, scope_id), lambda: src.controls(scope_id)),
+            frame.cache.get(("posture", role, scope_id), lambda: src.posture(scope_id)),
         )
-        readiness, result = ready.readiness, ready.result
-        requirements, controls = reqs.items, ctrls.items
+        readiness, result = posture.readiness, posture.result
+        requirements, controls = posture.requirements, posture.controls
         if span is not None:
             frame.notices.append(Notice("This period has not ended: the posture shown is the live one."))
     else:
