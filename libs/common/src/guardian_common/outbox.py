@@ -144,9 +144,22 @@ class Outbox:
         return asyncio.create_task(self.relay_forever(pool, js, subjects, every), name=f"{self.source}-outbox-relay")
 
 
-async def stop_task(task: object) -> None:
-    """Cancel a background task (if it is one) and wait for it to end."""
-    if isinstance(task, asyncio.Task):
+async def stop_task(task: object, retry_every: float = 1.0) -> None:
+    """Cancel a background task (if it is one) and wait for it to end.
+
+    One ``cancel()`` is not always enough: on Python 3.11 ``asyncio.wait_for`` swallows a
+    cancellation that arrives as the awaited future completes (nats-py's publish and request wait
+    that way), and a loop whose cancellation was swallowed goes back to sleeping, for an hour in
+    the outbox relay. So the task is cancelled again every ``retry_every`` seconds until it ends.
+    """
+    if not isinstance(task, asyncio.Task):
+        return
+    attempts = 0
+    while not task.done():
+        if attempts == 1:
+            log.warning("background_task_ignored_cancellation", task=task.get_name())
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        attempts += 1
+        await asyncio.wait({task}, timeout=retry_every)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

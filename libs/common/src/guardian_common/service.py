@@ -31,6 +31,8 @@ from guardian_common.metrics import REQUEST_SECONDS
 from guardian_common.settings import ServiceSettings
 
 log = get_logger("guardian.service")
+# How long a stopping service waits for its database connections to be returned before closing them.
+POOL_CLOSE_SECONDS = 10.0
 
 
 @dataclass
@@ -149,7 +151,13 @@ def build_app(
                 await runtime.nc.flush()
                 await runtime.nc.close()
             if runtime.pool is not None:
-                await runtime.pool.close()
+                # close() waits for every borrowed connection to come back; one a cancelled task never
+                # returns would hold the shutdown (and a pod's termination) forever.
+                try:
+                    await asyncio.wait_for(runtime.pool.close(), POOL_CLOSE_SECONDS)
+                except TimeoutError:
+                    log.warning("pool_close_timed_out", service=name, seconds=POOL_CLOSE_SECONDS)
+                    runtime.pool.terminate()
             log.info("service_stopped", service=name)
 
     app = FastAPI(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from fastapi import FastAPI
 
@@ -47,11 +46,7 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
 
     async def on_stop(runtime: Runtime) -> None:
         await stop_task(runtime.extras.get("relay"))
-        scheduler = runtime.extras.get("scheduler")
-        if isinstance(scheduler, asyncio.Task):
-            scheduler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scheduler
+        await stop_task(runtime.extras.get("scheduler"))
         service = runtime.extras.get("scans")
         if isinstance(service, ScanService):
             await service.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -12,6 +11,7 @@ from fastapi import FastAPI
 
 from guardian_common import db
 from guardian_common.logging import get_logger
+from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime, build_app
 from guardian_compliance.acceptances.router import router as acceptances_router
 from guardian_compliance.acceptances.service import sweep
@@ -99,11 +99,7 @@ def create_app(settings: ComplianceSettings | None = None, clock: Clock | None =
 
     async def on_stop(runtime: Runtime) -> None:
         for name in BACKGROUND:
-            task = runtime.extras.get(name)
-            if isinstance(task, asyncio.Task):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await stop_task(runtime.extras.get(name))
         await asyncio.gather(*(c.stop() for c in runtime.extras.get("consumers", [])))
 
     app = build_app(

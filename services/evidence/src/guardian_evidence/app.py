@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from fastapi import FastAPI
 
+from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime, build_app
 from guardian_evidence import outbox
 from guardian_evidence.clock import Clock, SystemClock
@@ -40,11 +40,7 @@ def create_app(settings: EvidenceSettings | None = None, *, clock: Clock | None 
             )
 
     async def on_stop(runtime: Runtime) -> None:
-        task = runtime.extras.get("relay")
-        if isinstance(task, asyncio.Task):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(runtime.extras.get("relay"))
         storage = runtime.extras.get("storage")
         if storage is not None:
             await storage.close()

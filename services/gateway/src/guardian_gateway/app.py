@@ -8,7 +8,6 @@ own and open, as in every service.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -127,11 +126,7 @@ def create_app(settings: GatewaySettings | None = None, *, clock: Clock = utcnow
         await stop_sessions(runtime)
         await stop_audit(runtime)
         await stop_task(runtime.extras.get("relay"))
-        sweeper = runtime.extras.get("sweeper")
-        if isinstance(sweeper, asyncio.Task):
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+        await stop_task(runtime.extras.get("sweeper"))
         client = runtime.extras.get("client")
         if isinstance(client, httpx.AsyncClient):
             await client.aclose()

@@ -29,6 +29,7 @@ from guardian_common import audit, db
 from guardian_common.auth import Principal, Role
 from guardian_common.errors import BadRequest, Conflict, Forbidden, GuardianError, NotFound
 from guardian_common.logging import get_logger
+from guardian_common.outbox import stop_task
 from guardian_remediation.actions import catalogue, for_check
 from guardian_remediation.actions.base import (
     Action,
@@ -594,9 +595,7 @@ class RemediationService:
                 self._spawn(row["plan_id"], SYSTEM_READER, None)
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(stop_task(task) for task in list(self._tasks)), return_exceptions=True)
 
     async def _await_verification(self, plan_id: str, principal: Principal, authorization: str | None) -> None:
         try:

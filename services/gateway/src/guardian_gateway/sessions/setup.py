@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import timedelta
 
 import httpx
 
 from guardian_common.logging import get_logger
+from guardian_common.outbox import stop_task
 from guardian_common.service import Runtime
 from guardian_gateway.clock import Clock
 from guardian_gateway.sessions.oidc import OidcClient, OidcConfig
@@ -48,8 +48,4 @@ def start_sessions(runtime: Runtime, settings: GatewaySettings, client: httpx.As
 
 
 async def stop_sessions(runtime: Runtime) -> None:
-    sweeper = runtime.extras.pop("session_sweeper", None)
-    if isinstance(sweeper, asyncio.Task):
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+    await stop_task(runtime.extras.pop("session_sweeper", None))
