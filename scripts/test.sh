@@ -20,4 +20,12 @@ mypy -p guardian_common -p guardian_testkit -p guardian_collector -p guardian_ev
 
 echo "== pytest"
 # pytest exits 5 when it ran no test: that is a failure here too.
-pytest "$@"
+# Most tests wait on services, NATS and PostgreSQL rather than compute, so two workers (one per core
+# here) nearly halve the run. A file's tests stay on one worker: several share a module-scoped stack.
+# GUARDIAN_TEST_WORKERS=0 runs everything in this process (easier to debug).
+workers="${GUARDIAN_TEST_WORKERS:-2}"
+if [ "$workers" = 0 ]; then
+  pytest "$@"
+else
+  pytest -n "$workers" --dist loadfile "$@"
+fi
