@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,7 @@ class LocalStack:
         self.services: dict[str, Service] = {}
         self._nats: EmbeddedNats | None = None
         self._postgres: EmbeddedPostgres | None = None
+        self._sockets: dict[str, socket.socket] = {}
         self.database_url = ""
         self.nats_url = ""
         self.auth_secret = ""
@@ -226,9 +228,22 @@ class LocalStack:
                 raise outcome
 
     def _port(self, name: str) -> int:
-        from guardian_testkit.moto import free_port  # brings boto3: only when a stack starts
+        """The service's configured port, or a free one whose socket is bound now and kept for it.
 
-        return self.config.ports.get(name) or free_port()
+        Choosing a free port and binding it later races with everything else on the machine (an
+        outgoing connection may take it meanwhile): the socket stays bound until the service serves
+        on it, so the port cannot be lost.
+        """
+        configured = self.config.ports.get(name)
+        if configured:
+            return configured
+        host = self.config.host
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, 0))
+        self._sockets[name] = sock
+        port: int = sock.getsockname()[1]
+        return port
 
     async def _serve(self, name: str, app: Any, settings: ServiceSettings) -> None:
         config = uvicorn.Config(
@@ -236,7 +251,10 @@ class LocalStack:
         )
         server = QuietServer(config)
         service = Service(name=name, url=f"http://{settings.host}:{settings.port}", server=server)
-        service.task = asyncio.create_task(server.serve(), name=f"serve:{name}")
+        bound = self._sockets.pop(name, None)
+        service.task = asyncio.create_task(
+            server.serve(sockets=[bound] if bound is not None else None), name=f"serve:{name}"
+        )
         while not server.started:
             if service.task.done():
                 exc = service.task.exception()
@@ -252,6 +270,9 @@ class LocalStack:
             service.server.should_exit = True
         await asyncio.gather(*(s.task for s in self.services.values() if s.task is not None), return_exceptions=True)
         self.services.clear()
+        for sock in self._sockets.values():  # ports reserved for services that never started
+            sock.close()
+        self._sockets.clear()
         if self._postgres is not None:
             await asyncio.to_thread(self._postgres.stop)
             self._postgres = None

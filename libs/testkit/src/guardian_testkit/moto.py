@@ -27,13 +27,29 @@ def free_port() -> int:
         return port
 
 
+class PortTaken(Exception):
+    """The server exited at once: the port chosen for it was taken before it could bind."""
+
+
 class MotoServer:
     def __init__(self, port: int | None = None) -> None:
+        self._chosen = port is None
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30.0) -> MotoServer:
+        """Start the server; on a port we chose, a port taken meanwhile means another free one."""
+        for _ in range(3 if self._chosen else 1):
+            try:
+                return self._start(timeout)
+            except PortTaken:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+        status = self._proc.returncode if self._proc is not None else None
+        raise RuntimeError(f"moto server exited at start on three free ports (last status {status})")
+
+    def _start(self, timeout: float) -> MotoServer:
         env = {
             **os.environ,
             "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
@@ -49,6 +65,8 @@ class MotoServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                if self._chosen:
+                    raise PortTaken(self.port)  # most likely the port went to someone else meanwhile
                 raise RuntimeError(f"moto server exited with status {self._proc.returncode}")
             try:
                 httpx.get(f"{self.url}/moto-api/", timeout=1.0)
