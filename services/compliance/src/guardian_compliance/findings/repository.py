@@ -225,14 +225,18 @@ class FindingRepository:
         service: str,
         before: datetime,
         at: datetime,
+        only: Sequence[str] | None = None,
     ) -> int:
-        """Close findings of a completely collected unit whose resource this scan did not see."""
+        """Close findings of a completely collected unit whose resource this scan did not see.
+
+        ``only``: a targeted scan's resource ARNs, the only resources it can say are gone.
+        """
         # One statement: the closures and their events, without the rows leaving the server.
         result: str = await self.conn.execute(
             "WITH closed AS (UPDATE findings f SET state = 'closed', closed_at = $6,"
             " closed_reason = 'not present in a complete collection of ' || $4 || ' in ' || $3"
             " WHERE f.account_id = $2 AND f.collection_region = $3 AND f.service = $4 AND f.state <> 'closed'"
-            " AND f.observed_at < $5"
+            " AND f.observed_at < $5 AND ($7::text[] IS NULL OR f.resource_arn = ANY($7::text[]))"
             " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.scan_id = $1 AND e.arn = f.resource_arn)"
             " RETURNING f.check_id, f.resource_arn, f.status)"
             " INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status, reason, at)"
@@ -244,6 +248,7 @@ class FindingRepository:
             service,
             before,
             at,
+            list(only) if only is not None else None,
         )
         return int(result.split()[-1])
 

@@ -88,11 +88,12 @@ class InventoryRepository:
         service: str,
         before: datetime,
         at: datetime,
+        only: Sequence[str] | None = None,
     ) -> int:
         result: str = await self.conn.execute(
             "UPDATE resources r SET state = 'closed', closed_at = $6"
             " WHERE r.account_id = $2 AND r.collection_region = $3 AND r.service = $4 AND r.state <> 'closed'"
-            " AND r.observed_at < $5"
+            " AND r.observed_at < $5 AND ($7::text[] IS NULL OR r.arn = ANY($7::text[]))"
             " AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.scan_id = $1 AND e.arn = r.arn)",
             scan_id,
             account_id,
@@ -100,6 +101,7 @@ class InventoryRepository:
             service,
             before,
             at,
+            list(only) if only is not None else None,
         )
         return int(result.split()[-1])
 

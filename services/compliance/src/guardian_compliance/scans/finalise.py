@@ -115,6 +115,14 @@ async def try_finalise(
         not_evaluated = max(0, unit.snapshots - evaluated_per_unit[(unit.region, unit.service)])
         if targeted:
             partial = partial or unit.status != "complete" or not_evaluated > 0
+            if unit.status == "complete" and not not_evaluated and dead == 0:
+                # A target a complete re-collection did not find is gone (deleted since the last
+                # scan): its findings close now. Nothing else in the unit was looked at.
+                only = list(scan["targets"])
+                await findings.close_missing(scan_id, account_id, unit.region, unit.service, started_at, now, only=only)
+                await inventory.close_missing(
+                    scan_id, account_id, unit.region, unit.service, started_at, now, only=only
+                )
             continue
         if unit.status == "failed" or not_evaluated:
             partial = True
