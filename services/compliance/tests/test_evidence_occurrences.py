@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,15 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
+from support import compliance_service
 
 from guardian_common import db
-from guardian_common.auth import Role, mint_key
-from guardian_compliance.app import create_app
 from guardian_compliance.clock import ManualClock
 from guardian_compliance.evidence.consumer import EvidenceEvent, apply_evidence_events
 from guardian_compliance.history.evidence_deviations import occurrence_deviations
-from guardian_compliance.settings import ComplianceSettings
-from guardian_testkit.resources import delete_streams, empty_schema
 
 CONTROL = "TST-QUARTERLY-REVIEW"
 CREATED = datetime(2026, 1, 5, tzinfo=UTC)
@@ -121,48 +117,25 @@ class Item:
 @pytest.fixture
 async def app(servers: tuple[str, str], database: str) -> AsyncIterator[tuple[httpx.AsyncClient, Any, ManualClock]]:
     _, nats_url = servers
-    token = uuid.uuid4().hex[:10]
-    await empty_schema(database, "compliance")
-    settings = ComplianceSettings(
-        environment="test",
-        database_url=database,
-        nats_url=nats_url,
-        bus_prefix=f"o{token}",
-        auth_secret=f"occurrence-test-{token}",
-        log_level="WARNING",
-        acceptance_poll_seconds=3600,
-        outbox_poll_seconds=3600,
-        deadline_poll_seconds=3600,
-        run_consumers=False,
-    )
     clock = ManualClock(CREATED)
-    application = create_app(settings, clock)
-    try:
-        async with application.router.lifespan_context(application):
-            key = mint_key(settings.auth_secret, Role.EDITOR, "erin-editor")[1]
-            async with httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=application),
-                base_url="http://compliance",
-                headers={"Authorization": f"Bearer {key}"},
-                timeout=60,
-            ) as http:
-                created = await http.post(
-                    "/api/v1/controls",
-                    json={
-                        "id": CONTROL,
-                        "title": "Quarterly access review",
-                        "description": "Owners review who can reach production data every quarter.",
-                        "owner": "Security",
-                        "frequency": "quarterly",
-                        "requirements": [{"id": "CC6.2", "rationale": "Access is reviewed every quarter"}],
-                        "evidence": [{"type": "access_review", "description": "The signed review"}],
-                    },
-                )
-                assert created.status_code == 201, created.text
-                clock.set(ASKED)
-                yield http, application.state.runtime.require_pool(), clock
-    finally:
-        await delete_streams(nats_url, settings.bus_prefix)
+    async with compliance_service(database, nats_url, "occurrence", clock) as service:
+        http = service.http
+        http.headers["Authorization"] = f"Bearer {service.keys['editor']}"
+        created = await http.post(
+            "/api/v1/controls",
+            json={
+                "id": CONTROL,
+                "title": "Quarterly access review",
+                "description": "Owners review who can reach production data every quarter.",
+                "owner": "Security",
+                "frequency": "quarterly",
+                "requirements": [{"id": "CC6.2", "rationale": "Access is reviewed every quarter"}],
+                "evidence": [{"type": "access_review", "description": "The signed review"}],
+            },
+        )
+        assert created.status_code == 201, created.text
+        clock.set(ASKED)
+        yield http, service.pool, clock
 
 
 async def apply(pool: Any, *events: EvidenceEvent) -> int:

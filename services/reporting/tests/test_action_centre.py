@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from reporting_stack import scanned_stack
 
-from guardian_cli.client import Endpoints, GuardianClient
-from guardian_cli.follow import run_scan
-from guardian_cli.stack import LocalStack, StackConfig
+from guardian_cli.stack import LocalStack
 from guardian_common.auth import Role, mint_key
 from guardian_testkit.moto import MotoServer
-from guardian_testkit.resources import delete_streams, drop_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -63,35 +60,11 @@ def moto_env() -> Iterator[MotoServer]:
 async def world(
     moto_env: MotoServer, postgres_base: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    token = uuid.uuid4().hex[:10]
-    database = f"guardian_t_ac_{token}"
-    prefix = f"ac{token}"
-    stack = await LocalStack(
-        StackConfig(
-            home=tmp_path_factory.mktemp("stack"),
-            database_url=f"{postgres_base}/{database}",
-            nats_url=nats_url,
-            bus_prefix=prefix,
-            auth_secret=f"ac-secret-{token}-{uuid.uuid4().hex}",
-            aws_endpoint_url=moto_env.url,
-            regions=["us-east-1"],
-            log_level="WARNING",
-        )
-    ).start()
-    keys = {role.value: mint_key(stack.auth_secret, role, f"ac-{role.value}")[1] for role in Role}
-    keys["second-admin"] = mint_key(stack.auth_secret, Role.ADMIN, "ac-second-admin")[1]
-    client = GuardianClient(
-        Endpoints(stack.url("collector"), stack.url("compliance"), stack.url("evaluator")), keys["admin"]
-    )
-    try:
-        outcome = await run_scan(client, regions=["us-east-1"], services=["s3"], poll_seconds=0.1, timeout_seconds=120)
-        assert outcome.final, outcome
+    home = tmp_path_factory.mktemp("stack")
+    async with scanned_stack(postgres_base, nats_url, home, moto_env.url, "ac", ["s3"]) as (stack, _):
+        keys = {role.value: mint_key(stack.auth_secret, role, f"ac-{role.value}")[1] for role in Role}
+        keys["second-admin"] = mint_key(stack.auth_secret, Role.ADMIN, "ac-second-admin")[1]
         yield World(stack, stack.url("reporting"), stack.url("remediation"), keys)
-    finally:
-        await client.close()
-        await stack.stop()
-        await delete_streams(nats_url, prefix)
-        await drop_database(postgres_base, database)
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -20,13 +19,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from reporting_stack import scanned_stack
 
-from guardian_cli.client import Endpoints, GuardianClient
-from guardian_cli.follow import run_scan
-from guardian_cli.stack import LocalStack, StackConfig
+from guardian_cli.stack import LocalStack
 from guardian_common.auth import Role, mint_key
 from guardian_testkit.moto import MotoServer
-from guardian_testkit.resources import delete_streams, drop_database
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -71,37 +68,10 @@ def moto_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
 async def world(
     moto_env: MotoServer, postgres_base: str, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    token = uuid.uuid4().hex[:10]
-    database = f"guardian_t_web_{token}"
-    prefix = f"w{token}"
     home: Path = tmp_path_factory.mktemp("stack")
-    stack = await LocalStack(
-        StackConfig(
-            home=home,
-            database_url=f"{postgres_base}/{database}",
-            nats_url=nats_url,
-            bus_prefix=prefix,
-            auth_secret=f"web-secret-{token}-{uuid.uuid4().hex}",
-            aws_endpoint_url=moto_env.url,
-            regions=["us-east-1"],
-            log_level="WARNING",
-        )
-    ).start()
-    keys = {role: mint_key(stack.auth_secret, role, f"web-{role.value}")[1] for role in Role}
-    client = GuardianClient(
-        Endpoints(stack.url("collector"), stack.url("compliance"), stack.url("evaluator")), keys[Role.ADMIN]
-    )
-    try:
-        outcome = await run_scan(
-            client, regions=["us-east-1"], services=["s3", "ec2"], poll_seconds=0.1, timeout_seconds=120
-        )
-        assert outcome.final, outcome
-        yield World(stack, stack.url("reporting"), stack.url("compliance"), outcome.scan_id, keys)
-    finally:
-        await client.close()
-        await stack.stop()
-        await delete_streams(nats_url, prefix)
-        await drop_database(postgres_base, database)
+    async with scanned_stack(postgres_base, nats_url, home, moto_env.url, "web", ["s3", "ec2"]) as (stack, scan_id):
+        keys = {role: mint_key(stack.auth_secret, role, f"web-{role.value}")[1] for role in Role}
+        yield World(stack, stack.url("reporting"), stack.url("compliance"), scan_id, keys)
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -223,6 +223,11 @@ def missed(
     grace: timedelta = timedelta(0),
 ) -> list[MissedOccurrence]:
     """The occurrences due in ``(start, until]`` still lacking accepted evidence of some required type."""
+    return _missed_of(occurrence_deviations(frequency, required, versions, start, until, grace))
+
+
+def _missed_of(found: Iterable[EvidenceDeviation]) -> list[MissedOccurrence]:
+    """The missed ones among ``found`` (the late ones were covered in the end)."""
     return [
         MissedOccurrence(
             label=d.label,
@@ -232,7 +237,7 @@ def missed(
             missing_types=d.missing_types,
             reason=d.reason,
         )
-        for d in occurrence_deviations(frequency, required, versions, start, until, grace)
+        for d in found
         if d.kind == "missed"
     ]
 
@@ -293,17 +298,6 @@ async def attach_missed_occurrences(
         found = occurrence_deviations(d["frequency"], required, versions, max(start, d["created_at"]), until, grace)
         control = by_id[d["control_id"]]
         control.evidence_deviations = found
-        control.missed_occurrences = [
-            MissedOccurrence(
-                label=f.label,
-                frequency=f.frequency,
-                start=f.start,
-                due=f.due,
-                missing_types=f.missing_types,
-                reason=f.reason,
-            )
-            for f in found
-            if f.kind == "missed"
-        ]
+        control.missed_occurrences = _missed_of(found)
         control.deviation_count += len(found)
         control.open_count += len(control.missed_occurrences)
