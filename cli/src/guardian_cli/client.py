@@ -88,8 +88,9 @@ class GuardianClient:
             raise
         return result
 
-    async def readiness(self, framework: str) -> dict[str, Any]:
-        url = f"{self.endpoints.compliance}/api/v1/frameworks/{framework}/readiness"
+    async def posture(self, framework: str) -> dict[str, Any]:
+        """Readiness, criteria and controls from one computation in compliance."""
+        url = f"{self.endpoints.compliance}/api/v1/frameworks/{framework}/posture"
         result: dict[str, Any] = await self._call("GET", url)
         return result
 

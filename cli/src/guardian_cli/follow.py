@@ -62,6 +62,7 @@ async def run_scan(
     poll_seconds: float = 0.3,
     timeout_seconds: float = 3600.0,
     detail_limit: int = 50,
+    detail_concurrency: int = 4,
 ) -> ScanOutcome:
     started = await client.start_scan(regions, services)
     scan_id: str = started["scan_id"]
@@ -82,9 +83,18 @@ async def run_scan(
         await asyncio.sleep(poll_seconds)
     outcome = ScanOutcome(scan_id=scan_id, collection=collection, evaluation=evaluation)
     if outcome.final:
-        outcome.readiness = await client.readiness(framework)
-        listing = await client.controls(framework)
-        outcome.failing_controls = [c for c in listing["items"] if c["status"] in {"FAIL", "ERROR"}]
-        for control in outcome.failing_controls[:detail_limit]:
-            outcome.control_details[control["id"]] = await client.control(framework, control["id"])
+        # One posture computation gives the readiness and the control list together (two calls could
+        # straddle a write and disagree); the failing controls' details are fetched a few at a time,
+        # so compliance works on one while the CLI reads another.
+        posture = await client.posture(framework)
+        outcome.readiness = {k: posture[k] for k in ("framework", "result", "readiness")}
+        outcome.failing_controls = [c for c in posture["controls"] if c["status"] in {"FAIL", "ERROR"}]
+        gate = asyncio.Semaphore(detail_concurrency)
+
+        async def detail(control_id: str) -> tuple[str, dict[str, Any]]:
+            async with gate:
+                return control_id, await client.control(framework, control_id)
+
+        wanted = [c["id"] for c in outcome.failing_controls[:detail_limit]]
+        outcome.control_details = dict(await asyncio.gather(*(detail(c) for c in wanted)))
     return outcome
