@@ -76,3 +76,22 @@ REVERSE: dict[str, str] = {prowler: guardian for guardian, ps in PAIRS.items() f
 def normalise_arn(arn: str) -> str:
     """One spelling of an ARN for both tools (log groups end in ``:*`` in some APIs)."""
     return arn[:-2] if arn.endswith(":*") else arn
+
+
+# Guardian collector -> the service prefix of Prowler's check ids that reads the same AWS service
+# (only where the names differ; every other collector's name is Prowler's prefix too).
+PROWLER_SERVICE: dict[str, str] = {
+    "iamadmin": "iam",
+    "iamextra": "iam",
+    "rdsextra": "rds",
+    "ec2fleet": "ec2",
+    "lambda": "awslambda",
+    "monitoring": "cloudwatch",  # metric filters and alarms
+    "logs": "cloudwatch",  # Prowler's log-group checks are cloudwatch_log_group_*
+}
+
+
+def shared_collectors(collectors: list[str], prowler_checks: list[str]) -> list[str]:
+    """The collectors whose AWS service Prowler's framework also checks."""
+    prowler_services = {check.split("_", 1)[0] for check in prowler_checks}
+    return sorted(c for c in collectors if PROWLER_SERVICE.get(c, c) in prowler_services)

@@ -8,9 +8,12 @@
   >= 1.31 sends every client there); Guardian's collector through ``GUARDIAN_AWS_ENDPOINT_URL``.
 - Runs alternate (Prowler, Guardian, Prowler, ...), several each. Prowler:
   ``prowler aws -f us-east-1 --compliance soc2_aws --scan-unused-services`` (JSON-OCSF output).
-  Guardian: ``guardian scan --region us-east-1`` (every collector) against compliance, evaluator
-  and collector running as their own processes; the clock stops when the command returns, which it
-  does once the scan's statuses are final.
+  Guardian: ``guardian scan --region us-east-1 --service ...`` against compliance, evaluator and
+  collector running as their own processes; the clock stops when the command returns, which it
+  does once the scan's statuses are final. ``--guardian-services`` picks the collectors: ``moto``
+  (default) every one moto can serve (the demo's list: moto answers the others with errors that only
+  cost botocore's retries), ``shared`` only those whose AWS service Prowler's ``soc2_aws`` checks read
+  too, ``all`` every collector.
 - Memory is sampled every 0.2 s with psutil: Prowler's whole process tree; Guardian's three service
   processes (and the CLI apart); the machine's NATS and PostgreSQL processes apart (shared with
   whatever else runs there, so they are an upper bound).
@@ -44,7 +47,7 @@ import psutil  # type: ignore[import-untyped]
 
 from bench import environment, machine
 from bench.harness import Pipeline
-from bench.prowler_map import NOTES, PAIRS, REVERSE, normalise_arn
+from bench.prowler_map import NOTES, PAIRS, REVERSE, normalise_arn, shared_collectors
 from guardian_common.auth import Role, mint_key
 from guardian_testkit.faults import FaultProxy
 from guardian_testkit.moto import MotoServer
@@ -215,7 +218,7 @@ async def wait_no_scan_running(pipe: Pipeline, wait_seconds: float = 900.0) -> N
         await pipe.close_reader()
 
 
-def run_guardian(pipe: Pipeline, home: Path) -> dict[str, Any]:
+def run_guardian(pipe: Pipeline, home: Path, services: list[str] | None) -> dict[str, Any]:
     asyncio.run(wait_no_scan_running(pipe))
     secret = pipe.services["compliance"].env["GUARDIAN_AUTH_SECRET"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUARDIAN_")}
@@ -228,17 +231,21 @@ def run_guardian(pipe: Pipeline, home: Path) -> dict[str, Any]:
             "GUARDIAN_HOME": str(home),
         }
     )
-    services = [s.proc for s in pipe.services.values() if s.proc is not None]
+    processes = [s.proc for s in pipe.services.values() if s.proc is not None]
+    command = [sys.executable, "-m", "guardian_cli.main", "scan", "--region", environment.REGION]
+    for service in services or []:
+        command += ["--service", service]
+    began_at = time.time()  # wall clock, to place the scan's own timestamps inside the CLI's run
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "guardian_cli.main", "scan", "--region", environment.REGION],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     groups = {
-        "guardian_services": lambda: [psutil.Process(p.pid) for p in services if p.poll() is None],
+        "guardian_services": lambda: [psutil.Process(p.pid) for p in processes if p.poll() is None],
         "guardian_cli": lambda: tree(proc.pid),
         "nats_server": lambda: named("nats-server"),
         "postgresql": lambda: named("postgres"),
@@ -246,20 +253,23 @@ def run_guardian(pipe: Pipeline, home: Path) -> dict[str, Any]:
     with Sampler(groups) as sampler:
         output, _ = proc.communicate()
     elapsed = time.perf_counter() - start
+    ended_at = time.time()
     return {
         "exit_code": proc.returncode,
         "seconds": round(elapsed, 1),
         "peak_rss_mb": sampler.peaks_mb(),
-        "phases": asyncio.run(guardian_phases(pipe)),
+        "phases": asyncio.run(guardian_phases(pipe, began_at, ended_at)),
         "tail": output[-1500:],
     }
 
 
-async def guardian_phases(pipe: Pipeline) -> dict[str, Any]:
-    """Where the last Guardian scan's time went: collection (collector: start to ScanCompleted published),
-    then until compliance's statuses were final, and the collector's units."""
+async def guardian_phases(pipe: Pipeline, began_at: float, ended_at: float) -> dict[str, Any]:
+    """Where the last Guardian scan's time went: the CLI until the scan started, collection (collector:
+    start to ScanCompleted published), then until compliance's statuses were final, then the CLI's
+    report until it exited; and the collector's slowest units."""
     row = await pipe.fetchrow(
         "SELECT s.scan_id, s.published, EXTRACT(EPOCH FROM s.completed_at - s.started_at) AS collection, "
+        "EXTRACT(EPOCH FROM s.started_at) AS started, EXTRACT(EPOCH FROM c.finalised_at) AS finalised, "
         "EXTRACT(EPOCH FROM c.finalised_at - s.completed_at) AS after_collection, "
         "EXTRACT(EPOCH FROM c.finalised_at - s.started_at) AS to_final "
         "FROM collector.scans s LEFT JOIN compliance.scans c USING (scan_id) ORDER BY s.started_at DESC LIMIT 1"
@@ -282,6 +292,9 @@ async def guardian_phases(pipe: Pipeline) -> dict[str, Any]:
         "collection_seconds": secs(row["collection"]),
         "after_collection_to_final_seconds": secs(row["after_collection"]),
         "start_to_final_seconds": secs(row["to_final"]),
+        # The CLI's own share: starting (imports, POST /scans) and, once final, the report it prints.
+        "cli_until_scan_started_seconds": secs(float(row["started"]) - began_at) if row["started"] else None,
+        "cli_after_final_seconds": secs(ended_at - float(row["finalised"])) if row["finalised"] else None,
         "slowest_units": [
             {
                 "service": u["service"],
@@ -341,6 +354,20 @@ def disagreements(
     return listed, counts
 
 
+def guardian_services(choice: str) -> list[str] | None:
+    """The collectors Guardian's scan runs (None: every one)."""
+    if choice == "all":
+        return None
+    from guardian_cli.demo_env import demo_services
+
+    servable = demo_services()
+    if choice == "moto":
+        return servable
+    framework = next(VENV.glob("lib/python*/site-packages/prowler/compliance/aws/soc2_aws.json"))
+    checks = [c for r in json.loads(framework.read_text())["Requirements"] for c in r.get("Checks", [])]
+    return shared_collectors(servable, checks)
+
+
 def summary(values: list[float]) -> dict[str, float]:
     return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
 
@@ -377,6 +404,13 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--name", default="vs_prowler")
     parser.add_argument(
+        "--guardian-services",
+        choices=["all", "moto", "shared"],
+        default="moto",
+        help="which collectors Guardian runs: every one; every one moto can serve (the default: those moto "
+        "answers with errors only cost retries); or only those whose AWS service Prowler's SOC 2 checks read too",
+    )
+    parser.add_argument(
         "--only",
         choices=["both", "guardian", "prowler"],
         default="both",
@@ -386,10 +420,11 @@ def main() -> None:
     with_prowler = args.only in ("both", "prowler")
     with_guardian = args.only in ("both", "guardian")
     results: dict[str, Any] = {"only": args.only, "runs": args.runs, "latencies": {}}
-    if with_prowler:
-        version = ensure_prowler()
-        print(version, flush=True)
-        results["prowler_version"] = version
+    version = ensure_prowler()  # also for --only guardian: the shared services come from its framework
+    print(version, flush=True)
+    results["prowler_version"] = version
+    services = guardian_services(args.guardian_services)
+    results["guardian_services"] = {"choice": args.guardian_services, "services": services or "every collector"}
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"})
     with tempfile.TemporaryDirectory(prefix="guardian-vs-prowler-") as tmp_name:
         tmp = Path(tmp_name)
@@ -411,7 +446,7 @@ def main() -> None:
                         # Alternating; Guardian first: its run is the short one, so a broken set-up shows at once.
                         if with_guardian:
                             proxy.reset_counters()
-                            guardian_runs.append(run_guardian(pipe, tmp / "cli"))
+                            guardian_runs.append(run_guardian(pipe, tmp / "cli", services))
                             guardian_runs[-1]["aws_calls"] = sum(proxy.calls.values())
                             print(
                                 f"  {label} guardian run {i + 1}: {guardian_runs[-1]['seconds']} s "
