@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,17 +14,19 @@ from typer.testing import CliRunner
 
 from guardian_cli.main import app as cli
 from guardian_common.auth import Role, mint_key
-from guardian_testkit.moto import free_port
 
 SECRET = "evidence-tests-secret-" + "x" * 20
 
 
 @pytest.fixture
 async def served(local: Any) -> AsyncIterator[tuple[Any, str]]:
-    port = free_port()
+    # Bound here and handed to uvicorn, so no other process can take the port in between.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     # The harness already ran the app's lifespan; uvicorn only serves it.
     server = uvicorn.Server(uvicorn.Config(local.app, host="127.0.0.1", port=port, lifespan="off", log_config=None))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     for _ in range(1000):
         if server.started:
             break

@@ -47,11 +47,28 @@ class EmbeddedNats:
     def __init__(self, store_dir: Path, port: int | None = None) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
+        # A port we picked may be taken by another process before nats-server binds it; then the
+        # first start tries another. A restart keeps its port: clients reconnect to the same URL.
+        self._may_move = port is None
         self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 15.0) -> EmbeddedNats:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        attempts = 5 if self._may_move else 1
+        for attempt in range(attempts):
+            if self._launch(timeout):
+                self._may_move = False
+                return self
+            if attempt + 1 < attempts:
+                self.port = free_port()
+        raise RuntimeError(f"nats-server exited with status {self._proc.returncode if self._proc else None}")
+
+    def _launch(self, timeout: float) -> bool:
+        """Start the server; False when it exited at once (its port taken), raises when it hangs."""
         self._proc = subprocess.Popen(
             [nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
             stdout=subprocess.DEVNULL,
@@ -60,9 +77,11 @@ class EmbeddedNats:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"nats-server exited with status {self._proc.returncode}")
+                return False
             if port_open("127.0.0.1", self.port):
-                return self
+                # Someone else's listener answers too; ours is up only if it is still running.
+                time.sleep(0.05)
+                return self._proc.poll() is None
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("nats-server did not start in time")

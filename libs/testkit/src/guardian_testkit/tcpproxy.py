@@ -45,6 +45,7 @@ class TcpProxy:
         self.upstream = upstream
         self.host = "127.0.0.1"
         self.port = port or free_port()
+        self._may_move = port is None  # a picked port taken meanwhile: the first listen picks again
         self.accepted = 0
         self._mode = Mode.PASS
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -115,7 +116,17 @@ class TcpProxy:
         await self._listen()
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        attempts = 5 if self._may_move else 1
+        for attempt in range(attempts):
+            try:
+                self._server = await asyncio.start_server(self._accept, self.host, self.port)
+                break
+            except OSError:
+                if attempt + 1 == attempts:
+                    raise
+                self.port = free_port()
+        # Once listening, the port is the proxy's address: a later re-listen (after REFUSE) keeps it.
+        self._may_move = False
 
     async def _stop_listening(self) -> None:
         if self._server is not None:
