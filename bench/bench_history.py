@@ -4,7 +4,10 @@ The history is synthetic and inserted directly (COPY) into a fresh, migrated com
 one account, a daily scan finalised at 06:00 UTC for 365 days (every tenth week has a day without
 a scan and a day where one service failed), 10,000 resources over ten resource types, 150 checks
 (15 per type), 120 controls of one to three checks, configuration changes on 0.5% of resources a
-day, about 80 new failure intervals a day closing after 1 to 60 days. Then the queries the API
+day, about 80 new failure intervals a day closing after 1 to 60 days. The status changes that
+finalisation keeps (history_status_changes, migration 0016) are not synthesised: each scan's statuses
+are copied in scan order and the recorder's own code (``record_status_changes``, what ``record_scan``
+calls at finalisation) derives that scan's changes from them. Then the queries the API
 runs are timed through the history service (what an HTTP request executes, minus HTTP): trends,
 deviations, populations, coverage and drift, each the median of several runs after a warm-up.
 
@@ -34,6 +37,7 @@ from typing import Any
 import asyncpg
 
 from guardian_common import db
+from guardian_compliance.history.recorder import record_status_changes
 from guardian_compliance.history.repository import HistoryRepository
 from guardian_compliance.history.service import HistoryService, population_csv_chunks, resolve_period
 from guardian_compliance.scope.service import ensure_default_scope
@@ -60,6 +64,7 @@ TABLES = [
     "history_units",
     "history_readiness",
     "history_statuses",
+    "history_status_changes",
     "finding_intervals",
     "finding_events",
     "resource_configs",
@@ -351,11 +356,18 @@ async def load(conn: asyncpg.Connection, world: World) -> dict[str, float]:
             for c in ("security", "availability")
         ]
         readiness.append(("default", "soc2", f"s{d}", world.scan_at(d), score, passing, 120, categories, {}))
-    await conn.copy_records_to_table(
-        "history_statuses",
-        columns=["scope_id", "framework_id", "kind", "item_id", "scan_id", "at", "status"],
-        records=statuses,
-    )
+    by_scan: dict[str, list[tuple[Any, ...]]] = {}
+    for row in statuses:
+        by_scan.setdefault(row[4], []).append(row)
+    # Scan by scan, as finalisation writes them: a scan's statuses, then the recorder's own code
+    # derives its status changes (history_status_changes) from them.
+    for d in scans:
+        await conn.copy_records_to_table(
+            "history_statuses",
+            columns=["scope_id", "framework_id", "kind", "item_id", "scan_id", "at", "status"],
+            records=by_scan[f"s{d}"],
+        )
+        await record_status_changes(conn, f"s{d}")
     await insert_rows(
         conn,
         "history_readiness",

@@ -47,7 +47,44 @@ async def record_scan(conn: asyncpg.Connection, scan_id: str, at: datetime) -> b
     tally = _Tally(await _scopes(conn))
     await _record_intervals(conn, scan_id, at, tally)
     await _record_posture(conn, scan_id, at, tally)
+    await record_status_changes(conn, scan_id)
     return True
+
+
+# Statuses of one scan whose item had another status (or none) at its previous point in the order
+# (at, scan_id): the item's changes, which the passing share and failure runs are computed from.
+_CHANGED = (
+    "INSERT INTO history_status_changes (scope_id, framework_id, kind, item_id, scan_id, at, status)"
+    " SELECT s.scope_id, s.framework_id, s.kind, s.item_id, s.scan_id, s.at, s.status FROM history_statuses s"
+    " WHERE s.scan_id = $1 AND s.status IS DISTINCT FROM (SELECT p.status FROM history_statuses p"
+    "  WHERE p.scope_id = s.scope_id AND p.framework_id = s.framework_id AND p.kind = s.kind"
+    "  AND p.item_id = s.item_id AND p.at <= s.at AND (p.at, p.scan_id) < (s.at, s.scan_id)"
+    "  ORDER BY p.at DESC, p.scan_id DESC LIMIT 1)"
+    " ON CONFLICT DO NOTHING"
+)
+# The next point of each item after this scan's, when the scan was recorded out of order (an
+# earlier `at` than a scan already recorded) and that point now follows a different status. Normally
+# no later point exists and this inserts nothing.
+_FOLLOWING = (
+    "INSERT INTO history_status_changes (scope_id, framework_id, kind, item_id, scan_id, at, status)"
+    " SELECT n.scope_id, n.framework_id, n.kind, n.item_id, n.scan_id, n.at, n.status FROM history_statuses s"
+    " CROSS JOIN LATERAL (SELECT p.* FROM history_statuses p WHERE p.scope_id = s.scope_id"
+    "  AND p.framework_id = s.framework_id AND p.kind = s.kind AND p.item_id = s.item_id AND p.at >= s.at"
+    "  AND (p.at, p.scan_id) > (s.at, s.scan_id) ORDER BY p.at, p.scan_id LIMIT 1) n"
+    " WHERE s.scan_id = $1 AND n.status <> s.status"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+async def record_status_changes(conn: asyncpg.Connection, scan_id: str) -> None:
+    """Add ``scan_id``'s status changes to ``history_status_changes`` (see migration 0016).
+
+    Only ever inserts, and inserting twice changes nothing. The table may hold a point that is no
+    longer a change (after a scan recorded out of order), never miss one: readers drop a row whose
+    status equals the one before it.
+    """
+    await conn.execute(_CHANGED, scan_id)
+    await conn.execute(_FOLLOWING, scan_id)
 
 
 async def _record_units(

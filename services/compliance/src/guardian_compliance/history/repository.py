@@ -67,11 +67,17 @@ class DeviationFilter:
     tags: Mapping[str, Sequence[str]] | None = None
     rules: Sequence[tuple[Any, ...]] = field(default_factory=tuple)
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def sql(self, *, per_interval: bool = False) -> tuple[str, list[Any]]:
         """``WITH ... devs AS (...)``: one row per (control, in-scope interval), with ``accepted``.
 
         Only the conditions needed are written (no boundary, no acceptances: none of their SQL), and
         the resources table is joined only when tags decide something; the page adds names later.
+
+        With ``per_interval`` the last CTE is instead ``ivs``: one row per in-scope interval, whatever
+        its controls, with ``accepted_all`` (an acceptance naming no control covers it) and
+        ``accepted_by`` (the controls named by acceptances covering it). An interval is accepted for
+        control C exactly when ``accepted_all OR C = ANY(accepted_by)``: what ``devs`` says per row,
+        decided once per interval so that counts can be taken per check before meeting the controls.
         """
         args: list[Any] = [list(self.controls), self.start, self.end, self.now]
         where = ""
@@ -91,7 +97,8 @@ class DeviationFilter:
                 "  AND (jsonb_array_length(b.allowed) = 0 OR b.allowed ? (r.tags ->> b.k)))))"
             )
         tagged = bool(self.tags) or any(rule[6] is not None for rule in self.rules)
-        accepted = "false"
+        accepted = accepted_all = "false"
+        accepted_by = "'{}'::text[]"
         rules = ""
         if self.rules:
             first = len(args) + 1
@@ -103,9 +110,9 @@ class DeviationFilter:
                 f"  {p[9]}::timestamptz[])"
                 "  AS u(id, control_id, check_id, arn_re, account_id, region, tag_key, tag_value, starts, until)),"
             )
-            accepted = (
-                "EXISTS (SELECT 1 FROM ru WHERE ru.starts < COALESCE(iv.resolved_at, $4)"
-                " AND ru.until > iv.detected_at AND (ru.control_id IS NULL OR ru.control_id = c.control_id)"
+            # Whether an acceptance covers the interval (its control aside): validity overlap and selectors.
+            covers = (
+                " ru.starts < COALESCE(iv.resolved_at, $4) AND ru.until > iv.detected_at"
                 " AND (ru.check_id IS NULL OR ru.check_id = iv.check_id)"
                 " AND (ru.arn_re IS NULL OR iv.resource_arn ~ ru.arn_re)"
                 " AND (ru.account_id IS NULL OR ru.account_id = iv.account_id)"
@@ -115,8 +122,14 @@ class DeviationFilter:
                     if tagged
                     else ""
                 )
+            )
+            accepted = (
+                "EXISTS (SELECT 1 FROM ru WHERE (ru.control_id IS NULL OR ru.control_id = c.control_id) AND"
+                + covers
                 + ")"
             )
+            accepted_all = f"EXISTS (SELECT 1 FROM ru WHERE ru.control_id IS NULL AND{covers})"
+            accepted_by = f"ARRAY(SELECT DISTINCT ru.control_id FROM ru WHERE ru.control_id IS NOT NULL AND{covers})"
         return (
             # $4 (now) types here, whether or not the statement uses it further on.
             "WITH asked AS (SELECT $4::timestamptz AS now),"
@@ -132,10 +145,17 @@ class DeviationFilter:
                 else " FROM finding_intervals i"
             )
             + " WHERE i.check_id IN (SELECT check_id FROM ctl) AND i.opened_at < $3"
-            "  AND COALESCE(i.closed_at, 'infinity') > $2" + where + "),"
-            " devs AS (SELECT c.control_id, iv.id, iv.check_id, iv.resource_arn, iv.resource_type, iv.account_id,"
-            "  iv.region, iv.severity, iv.detected_at, iv.detected_scan, iv.resolved_at, iv.resolved_scan,"
-            f"  iv.resolved_as, iv.reopened, {accepted} AS accepted FROM iv JOIN ctl c ON c.check_id = iv.check_id)",
+            "  AND COALESCE(i.closed_at, 'infinity') > $2"
+            + where
+            + "),"
+            + (
+                f" ivs AS (SELECT iv.*, {accepted_all} AS accepted_all, {accepted_by} AS accepted_by FROM iv)"
+                if per_interval
+                else " devs AS (SELECT c.control_id, iv.id, iv.check_id, iv.resource_arn, iv.resource_type,"
+                "  iv.account_id, iv.region, iv.severity, iv.detected_at, iv.detected_scan, iv.resolved_at,"
+                f"  iv.resolved_scan, iv.resolved_as, iv.reopened, {accepted} AS accepted"
+                "  FROM iv JOIN ctl c ON c.check_id = iv.check_id)"
+            ),
             args,
         )
 
@@ -288,18 +308,24 @@ class HistoryRepository:
         """Like :meth:`status_points`, but only the points where an item's status changes.
 
         Consecutive scans with the same status make one run; whoever needs stretches of one status
-        (passing time, failure runs) gets the same union from far fewer rows.
+        (passing time, failure runs) gets the same union from far fewer rows. Read from
+        ``history_status_changes`` (written at finalisation, see migration 0016), never from every
+        point of the period: the changes in [start, end) with the last change before ``start``,
+        whose status is the item's status at ``start``. A row equal to the one before it (left by a
+        scan recorded out of order) is dropped, so exactly the change points remain.
         """
         rows: list[asyncpg.Record] = await self.conn.fetch(
             "WITH p AS ("
-            " SELECT item_id, at, status FROM history_statuses WHERE scope_id = $1 AND framework_id = $2"
-            " AND kind = $3 AND item_id = ANY($4::text[]) AND at >= $5 AND at < $6"
+            " SELECT item_id, at, scan_id, status FROM history_status_changes WHERE scope_id = $1"
+            " AND framework_id = $2 AND kind = $3 AND item_id = ANY($4::text[]) AND at >= $5 AND at < $6"
             " UNION ALL"
-            " SELECT b.item_id, b.at, b.status FROM unnest($4::text[]) AS k(item_id) CROSS JOIN LATERAL ("
-            "   SELECT item_id, at, status FROM history_statuses WHERE scope_id = $1 AND framework_id = $2"
-            "   AND kind = $3 AND item_id = k.item_id AND at < $5 ORDER BY at DESC LIMIT 1) b),"
-            " r AS (SELECT item_id, at, status, lag(status) OVER (PARTITION BY item_id ORDER BY at) AS before FROM p)"
-            " SELECT item_id, at, status FROM r WHERE before IS DISTINCT FROM status ORDER BY item_id, at",
+            " SELECT b.item_id, b.at, b.scan_id, b.status FROM unnest($4::text[]) AS k(item_id) CROSS JOIN LATERAL ("
+            "   SELECT item_id, at, scan_id, status FROM history_status_changes WHERE scope_id = $1"
+            "   AND framework_id = $2 AND kind = $3 AND item_id = k.item_id AND at < $5"
+            "   ORDER BY at DESC, scan_id DESC LIMIT 1) b),"
+            " r AS (SELECT item_id, at, scan_id, status,"
+            "  lag(status) OVER (PARTITION BY item_id ORDER BY at, scan_id) AS before FROM p)"
+            " SELECT item_id, at, status FROM r WHERE before IS DISTINCT FROM status ORDER BY item_id, at, scan_id",
             scope_id,
             framework_id,
             kind,
@@ -308,6 +334,59 @@ class HistoryRepository:
             end,
         )
         return rows
+
+    async def passing_pieces(
+        self,
+        scope_id: str,
+        framework_id: str,
+        monitored: Mapping[str, Sequence[tuple[datetime, datetime]]],
+        start: datetime,
+        end: datetime,
+    ) -> dict[str, list[int]]:
+        """Per control, the stretches of ``monitored`` time (each control's sorted, disjoint,
+        non-touching intervals within [start, end)) in which it was PASS: their lengths in
+        microseconds, in time order.
+
+        The same stretches ``intersect(normalise(PASS spans), monitored)`` gives from
+        :meth:`status_runs`, computed where the changes are: the PASS runs (each lasting until the
+        next change, the last until ``end``) cut by the monitored intervals. The lengths are exact
+        integers, so the caller sums them in the same order, as ``total_seconds`` does.
+        """
+        ids = sorted(cid for cid, ivs in monitored.items() if ivs)
+        flat = [(cid, a, b) for cid in ids for a, b in monitored[cid]]
+        rows = await self._fetch_planned(
+            "WITH p AS ("
+            " SELECT item_id, at, scan_id, status FROM history_status_changes WHERE scope_id = $1"
+            " AND framework_id = $2 AND kind = 'control' AND item_id = ANY($3::text[]) AND at >= $4 AND at < $5"
+            " UNION ALL"
+            " SELECT b.item_id, b.at, b.scan_id, b.status FROM unnest($3::text[]) AS k(item_id) CROSS JOIN LATERAL ("
+            "   SELECT item_id, at, scan_id, status FROM history_status_changes WHERE scope_id = $1"
+            "   AND framework_id = $2 AND kind = 'control' AND item_id = k.item_id AND at < $4"
+            "   ORDER BY at DESC, scan_id DESC LIMIT 1) b),"
+            # At one moment only the last point (by scan) lasts: a status of no duration is no run.
+            " q AS (SELECT DISTINCT ON (item_id, at) item_id, at, status FROM p ORDER BY item_id, at, scan_id DESC),"
+            " r AS (SELECT item_id, at, status, lag(status) OVER (PARTITION BY item_id ORDER BY at) AS before FROM q),"
+            # Runs: each change lasts until the next one (the last until the end). Two runs in a row
+            # differ in status and last a while, so PASS runs never touch: no merging is needed.
+            " runs AS (SELECT item_id, status, at AS s,"
+            "  COALESCE(lead(at) OVER (PARTITION BY item_id ORDER BY at), $5) AS e"
+            "  FROM r WHERE before IS DISTINCT FROM status),"
+            " m AS (SELECT * FROM unnest($6::text[], $7::timestamptz[], $8::timestamptz[]) AS m(item_id, s, e))"
+            " SELECT x.item_id, array_agg(((extract(epoch FROM x.e) - extract(epoch FROM x.s)) * 1000000)::bigint"
+            "  ORDER BY x.s) AS pieces"
+            " FROM (SELECT g.item_id, greatest(g.s, m.s) AS s, least(g.e, m.e) AS e FROM runs g"
+            "  JOIN m ON m.item_id = g.item_id AND m.s < g.e AND g.s < m.e WHERE g.status = 'PASS') x"
+            " GROUP BY x.item_id",
+            scope_id,
+            framework_id,
+            ids,
+            start,
+            end,
+            [f[0] for f in flat],
+            [f[1] for f in flat],
+            [f[2] for f in flat],
+        )
+        return {r["item_id"]: list(r["pieces"]) for r in rows}
 
     # Findings ---------------------------------------------------------------------------------
 
@@ -365,18 +444,25 @@ class HistoryRepository:
         The same deviations :meth:`deviation_intervals` lists, with the scope boundary and the
         acceptances applied in SQL (see :class:`DeviationFilter`), so no interval leaves it.
         """
-        cte, args = where.sql()
+        cte, args = where.sql(per_interval=True)
         args.extend([list(sla_days), [float(v) for v in sla_days.values()]])
         n = len(args)
+        # Counted per check first (every figure but acceptance is the interval's own, whatever the
+        # control), then summed over each control's checks: a year's intervals are grouped once
+        # instead of once per control listing their check.
         rows: list[asyncpg.Record] = await self._fetch_planned(
-            cte + f", sla AS (SELECT * FROM unnest(${n - 1}::text[], ${n}::float8[]) AS s(severity, days))"
-            " SELECT d.control_id, count(*) AS deviation_count,"
-            " count(*) FILTER (WHERE d.resolved_at IS NULL) AS open_count,"
-            " count(*) FILTER (WHERE s.days IS NOT NULL AND extract(epoch FROM"
-            "   COALESCE(d.resolved_at, $4) - d.detected_at) > s.days * 86400) AS sla_misses,"
-            " count(*) FILTER (WHERE d.accepted) AS accepted_count"
-            " FROM devs d LEFT JOIN sla s ON s.severity = d.severity"
-            " GROUP BY d.control_id ORDER BY d.control_id",
+            cte + f", sla AS (SELECT * FROM unnest(${n - 1}::text[], ${n}::float8[]) AS s(severity, days)),"
+            " per_check AS (SELECT d.check_id, d.accepted_all, d.accepted_by, count(*) AS n,"
+            "  count(*) FILTER (WHERE d.resolved_at IS NULL) AS open,"
+            "  count(*) FILTER (WHERE s.days IS NOT NULL AND extract(epoch FROM"
+            "   COALESCE(d.resolved_at, $4) - d.detected_at) > s.days * 86400) AS misses"
+            "  FROM ivs d LEFT JOIN sla s ON s.severity = d.severity GROUP BY 1, 2, 3)"
+            " SELECT c.control_id, sum(g.n)::bigint AS deviation_count, sum(g.open)::bigint AS open_count,"
+            " sum(g.misses)::bigint AS sla_misses,"
+            " COALESCE(sum(g.n) FILTER (WHERE g.accepted_all OR c.control_id = ANY(g.accepted_by)), 0)::bigint"
+            "  AS accepted_count"
+            " FROM per_check g JOIN ctl c ON c.check_id = g.check_id"
+            " GROUP BY c.control_id ORDER BY c.control_id",
             *args,
         )
         return rows

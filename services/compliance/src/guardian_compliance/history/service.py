@@ -16,7 +16,7 @@ import json
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
@@ -631,7 +631,9 @@ class HistoryService:
             ],
         )
         counts = {r["control_id"]: r for r in await self.repo.deviation_summaries(where, self.sla_days)}
-        rows = await self.repo.deviation_page(where, after, limit + 1)
+        rows = await self.repo.deviation_page(
+            replace(where, controls=_page_controls(where.controls, counts, after, limit + 1)), after, limit + 1
+        )
         next_cursor = encode_deviation_cursor(_deviation_key(rows[limit - 1])) if len(rows) > limit else None
         items: list[ControlDeviation] = []
         for r in rows[:limit]:
@@ -646,19 +648,35 @@ class HistoryService:
         # skips the passing time (status runs against coverage), the costly part of a summary.
         first = after is None
         units = await self.unit_windows(period) if first else {}
-        spans = await self._status_spans(period, framework_id, sorted(controls), runs=True) if first else {}
+        monitored_of = {
+            cid: (await self._control_monitored(period, checks, units) if first else [])
+            for cid, checks in sorted(controls.items())
+        }
+        # Passing time is cut from the monitored time in the database, from the status changes; the
+        # stretches' lengths come back exact and are summed in their order, as total_seconds does.
+        pieces = (
+            await self.repo.passing_pieces(
+                period.scope.id,
+                framework_id,
+                {cid: [(iv.start, iv.end) for iv in ivs] for cid, ivs in monitored_of.items()},
+                period.whole.start,
+                period.elapsed.end,
+            )
+            if first
+            else {}
+        )
         out: list[ControlDeviations] = []
         for cid, checks in sorted(controls.items()):
-            monitored = await self._control_monitored(period, checks, units) if first else []
-            passing = intersect(normalise(iv for iv, status in spans.get(cid, []) if status == "PASS"), monitored)
+            monitored = monitored_of[cid]
+            passing_seconds = sum(us / 1e6 for us in pieces.get(cid, ()))
             c = counts.get(cid)
             out.append(
                 ControlDeviations.model_construct(
                     control_id=cid,
                     checks=list(checks),
                     monitored_seconds=total_seconds(monitored),
-                    passing_seconds=total_seconds(passing),
-                    share_passing=_share(total_seconds(passing), total_seconds(monitored)),
+                    passing_seconds=passing_seconds,
+                    share_passing=_share(passing_seconds, total_seconds(monitored)),
                     deviation_count=c["deviation_count"] if c else 0,
                     open_count=c["open_count"] if c else 0,
                     sla_misses=c["sla_misses"] if c else 0,
@@ -903,6 +921,30 @@ def _actor(row: Mapping[str, Any] | None) -> dict[str, Any]:
     if row["event_name"] is None:
         return {"actor": UNREADABLE}
     return {"actor": row["actor_arn"], "actor_event": row["event_name"], "actor_event_time": row["event_time"]}
+
+
+def _page_controls(
+    controls: Sequence[str], counts: Mapping[str, Mapping[str, Any]], after: DeviationKey | None, wanted: int
+) -> list[str]:
+    """The controls a page of ``wanted`` (control, deviation) rows after ``after`` can draw on.
+
+    Pages run through controls in code-point order (the page's COLLATE "C"; Python compares
+    strings alike). ``counts`` holds every control's deviations under the very same filter, so
+    the page reads only the controls from the cursor's on until those after it hold ``wanted``
+    rows, instead of ordering every control's deviations to keep a thousand. The cursor's own
+    control counts for nothing: part of it lies before the cursor.
+    """
+    chosen: list[str] = []
+    for cid in sorted(controls):
+        if after is not None and cid < after[0]:
+            continue
+        chosen.append(cid)
+        if after is None or cid != after[0]:
+            c = counts.get(cid)
+            wanted -= c["deviation_count"] if c else 0
+        if wanted <= 0:
+            break
+    return chosen
 
 
 def _deviation_key(row: Mapping[str, Any]) -> DeviationKey:
