@@ -34,6 +34,12 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
     await pipe.create_database()
     try:
         await pipe.start()
+        # What the services cost before the scan (imports, migrations, catalogue and library sync):
+        # subtracted below so that the per-snapshot figures say what the scan itself cost.
+        load_at_start = round(os.getloadavg()[0], 2)
+        cpu_at_start = {name: s.cpu_seconds() for name, s in pipe.services.items()}
+        backends_at_start = await backend_cpu_by_pid(pipe)
+        commits_at_start = await committed_transactions(pipe)
         nc = await pipe.connect()
         js = nc.jetstream()
         scan_id = f"bench-{pipe.prefix}"
@@ -72,10 +78,19 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
         await sampler
         done, _ = await pipe.progress(scan_id)
         memory.append({"evaluated": done, "rss_mb": {k: round(s.rss() / 2**20, 1) for k, s in pipe.services.items()}})
-        cpu = {name: round(s.cpu_seconds(), 1) for name, s in pipe.services.items()}
+        cpu_now = {name: s.cpu_seconds() for name, s in pipe.services.items()}
+        cpu = {name: round(value, 1) for name, value in cpu_now.items()}
         # PostgreSQL's share: the CPU of the server processes serving the scratch database (the
         # services' pooled connections; one closed for idleness before this point is not counted).
-        cpu["postgres_backends"] = round(await backend_cpu_seconds(pipe), 1)
+        backends = await backend_cpu_by_pid(pipe)
+        cpu["postgres_backends"] = round(sum(backends.values()), 1)
+        scan_cpu = {name: value - cpu_at_start.get(name, 0.0) for name, value in cpu_now.items()}
+        scan_cpu["postgres_backends"] = sum(v - backends_at_start.get(pid, 0.0) for pid, v in backends.items())
+        load_at_end = round(os.getloadavg()[0], 2)
+        # Transactions committed during the scan, the harness's own progress reads (about two a
+        # second) included; PostgreSQL's statistics may lag by a second. Fewer, larger batches
+        # are cheaper per snapshot on both sides of the connection.
+        commits = await committed_transactions(pipe) - commits_at_start
         duplicates = await pipe.duplicates(scan_id)
         results = await pipe.fetchrow("SELECT count(*) AS n FROM compliance.scan_results WHERE scan_id = $1", scan_id)
         await nc.close()
@@ -94,6 +109,12 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
             "end_to_end_seconds": round(elapsed, 1),
             "snapshots_per_second": round(count / elapsed),
             "cpu_seconds": cpu,
+            # The same without what each process had spent when it was ready (startup is a fixed
+            # cost, large next to a 10,000 run), and that per snapshot in milliseconds.
+            "scan_cpu_seconds": {name: round(value, 2) for name, value in scan_cpu.items()},
+            "scan_cpu_ms_per_snapshot": {name: round(1000 * value / count, 3) for name, value in scan_cpu.items()},
+            "load_average_1m": {"start": load_at_start, "end": load_at_end},
+            "transactions_committed": commits,
             "peak_rss_mb": {name: round(s.peak_rss / 2**20, 1) for name, s in pipe.services.items()},
             "memory_by_progress": memory,
         }
@@ -101,12 +122,19 @@ async def one_run(factory: SnapshotFactory, count: int, evaluators: int, home: P
         await pipe.stop()
 
 
-async def backend_cpu_seconds(pipe: Pipeline) -> float:
-    """CPU seconds used so far by the PostgreSQL backends connected to the benchmark's database."""
+async def backend_cpu_by_pid(pipe: Pipeline) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the benchmark's database."""
     rows = await pipe.fetch(
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     )
-    return sum(_process_cpu_seconds(int(row["pid"])) for row in rows)
+    return {int(row["pid"]): _process_cpu_seconds(int(row["pid"])) for row in rows}
+
+
+async def committed_transactions(pipe: Pipeline) -> int:
+    """Transactions committed so far in the benchmark's database, as PostgreSQL's statistics say."""
+    await pipe.fetch("SELECT pg_stat_clear_snapshot()")
+    row = await pipe.fetchrow("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+    return int(row["xact_commit"]) if row else 0
 
 
 def _process_cpu_seconds(pid: int) -> float:
@@ -139,6 +167,9 @@ def main() -> None:
                     "snapshots_per_second",
                     "publish_seconds",
                     "cpu_seconds",
+                    "scan_cpu_ms_per_snapshot",
+                    "load_average_1m",
+                    "transactions_committed",
                     "peak_rss_mb",
                 )
                 for key in keys:

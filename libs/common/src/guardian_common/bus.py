@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,8 +22,19 @@ from typing import Generic, TypeVar
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    PubAck,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.api import Header as JsHeader
+from nats.js.api import StatusCode as JsStatus
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
@@ -40,6 +52,8 @@ COMPRESS_OVER_BYTES = 64 * 1024
 MAX_POISON_DELIVERIES = 5
 # How often a consumer publishes its lag (pending + unacknowledged) as a gauge.
 LAG_REPORT_SECONDS = 5.0
+# How long a batch of publishes may wait for JetStream's acknowledgements (as one request did).
+PUBLISH_TIMEOUT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -182,10 +196,29 @@ async def publish_many(
     *,
     window: int = 256,
 ) -> None:
-    """Publish with up to ``window`` acks outstanding; raises if any publish failed."""
+    """Publish with up to ``window`` acks outstanding; raises if any publish failed.
+
+    Returns only once JetStream has acknowledged every message (stored it, or recognised its id as
+    a duplicate). The acknowledgements are futures of the context's one reply subscription rather
+    than a request (a task, an inbox and a timer) per message: the same guarantee for a fraction
+    of the CPU.
+    """
     for start in range(0, len(items), window):
         chunk = items[start : start + window]
-        await asyncio.gather(*(publish(js, s, e, h) for s, e, h in chunk))
+        pending: list[asyncio.Future[PubAck]] = []
+        try:
+            for subject, event, extra_headers in chunk:
+                payload, headers = encode(event)
+                if extra_headers:
+                    headers.update(extra_headers)
+                pending.append(await js.publish_async(subject, payload, headers=headers))
+            await asyncio.wait_for(asyncio.gather(*pending), timeout=PUBLISH_TIMEOUT_SECONDS)
+        finally:
+            # After a failure or a timeout nobody waits for the rest: cancelling them frees their
+            # place in the context's window of outstanding publishes.
+            for future in pending:
+                if not future.done():
+                    future.cancel()
 
 
 def resource_headers(event: ev.ResourceSnapshot | ev.SnapshotEvaluated) -> dict[str, str]:
@@ -213,6 +246,97 @@ def is_outage(exc: BaseException) -> bool:
     ):
         return True
     return module.startswith("nats")
+
+
+# Status answers that end a pull request normally: no messages now (404), or it expired (408).
+# Any other (409: too many requests waiting, a leader change...) is raised when nothing came, so
+# the consumer pauses before it asks again rather than asking in a tight loop.
+_ENDS_A_REQUEST = frozenset({JsStatus.NO_MESSAGES.value, JsStatus.REQUEST_TIMEOUT.value})
+
+
+class _Puller:
+    """Pull requests for one durable consumer, answered on an inbox subscription of its own.
+
+    The same protocol as nats-py's ``fetch`` (a request for what is there now, then, if nothing
+    was, one that waits), without its per-message cost: ``fetch`` takes each message off its queue
+    with ``next_msg``, a task, a timer and a uuid apiece, about as much CPU as the rest of the
+    consumer's work on a message. Here the subscription's callback collects them in a list.
+
+    Each request has its own reply subject under the inbox, so a status answer (no messages, the
+    request expired) ends only the wait of the request it answers. Messages that arrive after a
+    fetch stopped waiting (answers to an earlier request) are kept for the next fetch, as nats-py
+    keeps them in its queue.
+    """
+
+    def __init__(self, nc: NatsClient, api_prefix: str, stream: str, durable: str) -> None:
+        self._nc = nc
+        self._subject = f"{api_prefix}.CONSUMER.MSG.NEXT.{stream}.{durable}"
+        self._inbox = nc.new_inbox()
+        self._msgs: list[Msg] = []
+        self._wanted = 0
+        self._request_id = 0
+        self._reply = ""
+        self._ended = asyncio.Event()
+        self._error: Msg | None = None
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        self._subscription = await self._nc.subscribe(f"{self._inbox}.*", cb=self._received)
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _received(self, msg: Msg) -> None:
+        status = (msg.headers or {}).get(JsHeader.STATUS.value) if not msg.data else None
+        if status is None:
+            self._msgs.append(msg)
+            if len(self._msgs) >= self._wanted:
+                self._ended.set()
+            return
+        if msg.subject != self._reply or status == JsStatus.CONTROL_MESSAGE.value:
+            return  # an earlier request's end, or an idle heartbeat: the current request is open
+        if status not in _ENDS_A_REQUEST:
+            self._error = msg
+        self._ended.set()
+
+    async def fetch(self, batch: int, within: float) -> list[Msg]:
+        """Up to ``batch`` messages: those there now, or else the first to come ``within`` seconds
+        and as many more as arrive in that time. Raises nats' TimeoutError when none came."""
+        start = time.monotonic()
+        self._error = None
+        if len(self._msgs) < batch:
+            await self._request(batch, None, within)
+        remaining = within - (time.monotonic() - start)
+        if not self._msgs and self._error is None and remaining > 0.001:
+            # The server answers a waiting request by its expiry: waiting a little longer here
+            # only matters when it cannot answer at all.
+            await self._request(batch, remaining, remaining + 0.5)
+        taken, self._msgs = self._msgs[:batch], self._msgs[batch:]
+        if not taken:
+            error, self._error = self._error, None
+            if error is not None:
+                raise nats.js.errors.APIError.from_msg(error)
+            raise nats.errors.TimeoutError
+        return taken
+
+    async def _request(self, batch: int, expires: float | None, wait: float) -> None:
+        """Ask for the rest of ``batch``: at once (``expires`` None), or waiting up to ``expires``."""
+        self._request_id += 1
+        self._reply = f"{self._inbox}.{self._request_id}"
+        self._wanted = batch
+        self._ended.clear()
+        request: dict[str, int | bool] = {"batch": batch - len(self._msgs)}
+        if expires is None:
+            request["no_wait"] = True
+        else:
+            # As nats-py does: the server ends the request a little before the client would.
+            request["expires"] = max(1, int(expires * 1_000_000_000) - 100_000)
+        await self._nc.publish(self._subject, json.dumps(request).encode(), reply=self._reply)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ended.wait(), timeout=wait)
 
 
 @dataclass
@@ -255,9 +379,12 @@ class Consumer(Generic[E]):
             filter_subject=self.filter_subject,
         )
         stream_name = self.subjects.stream(self.stream)
+        # Creates the durable consumer (or binds to it) as before; its own fetch is not used.
         self._sub = await self.js.pull_subscribe(
             self.filter_subject, durable=self.durable, stream=stream_name, config=config
         )
+        self._puller = _Puller(self.js._nc, self.js._prefix, stream_name, self.durable)
+        await self._puller.start()
         self._task = asyncio.create_task(self._run(), name=f"consumer:{self.durable}")
 
     async def stop(self) -> None:
@@ -266,6 +393,7 @@ class Consumer(Generic[E]):
         if self._task is not None:
             await self._task
             self._task = None
+            await self._puller.stop()
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
 
@@ -285,7 +413,7 @@ class Consumer(Generic[E]):
                 next_lag_report = now + LAG_REPORT_SECONDS
                 await self._report_lag()
             try:
-                msgs = await self._sub.fetch(self.batch_size, timeout=self.fetch_timeout)
+                msgs = await self._puller.fetch(self.batch_size, self.fetch_timeout)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
             except Exception as exc:

@@ -7,7 +7,6 @@ every handler idempotent, so a redelivery changes nothing.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 
@@ -129,7 +128,7 @@ async def apply_evaluations(
     conn: asyncpg.Connection, events: list[SnapshotEvaluated], now: datetime | None = None
 ) -> None:
     findings = FindingRepository(conn)
-    claimed = await findings.claim_evaluations(
+    claimed, late, complete = await findings.claim_and_count(
         [
             (
                 e.scan_id,
@@ -147,24 +146,23 @@ async def apply_evaluations(
             for e in events
         ]
     )
-    fresh = [e for e in events if (e.scan_id, e.seq) in claimed]
     # Within one batch the same (scan, seq) may appear twice; keep the first.
-    seen: set[tuple[str, int]] = set()
-    unique = []
-    for e in fresh:
-        if (e.scan_id, e.seq) not in seen:
-            seen.add((e.scan_id, e.seq))
+    unique: list[SnapshotEvaluated] = []
+    for e in events:
+        key = (e.scan_id, e.seq)
+        if key in claimed:
+            claimed.discard(key)
             unique.append(e)
     verdicts: list[Verdict] = [v for e in unique for v in verdicts_of(e)]
-    per_scan = Counter(e.scan_id for e in unique)
     # Evaluations of a scan finalised already (late: redelivered after a restart, or after the
     # deadline) still change findings; their history is recorded now, attributed to their scan.
-    late = await findings.count_new_evaluations(dict(per_scan))
     before = await findings.last_event_id() if late else 0
     await findings.apply(verdicts)
     for scan_id in sorted(late):
         await record_late(conn, scan_id, before, now or datetime.now(UTC))
-    for scan_id in sorted(set(per_scan) - late):
+    # Only a scan that now has every evaluation can be finalised (try_finalise would say no to
+    # the others, after locking their row again).
+    for scan_id in sorted(complete):
         await try_finalise(conn, scan_id, now=now)
 
 

@@ -100,30 +100,67 @@ class FindingRepository:
         value: int = await self.conn.fetchval("SELECT COALESCE(max(id), 0) FROM finding_events")
         return value
 
+    async def claim_and_count(self, rows: Sequence[tuple[Any, ...]]) -> tuple[set[tuple[str, int]], set[str], set[str]]:
+        """:meth:`claim_evaluations` and :meth:`count_new_evaluations` of what it claimed, in one statement.
+
+        Returns (the (scan, seq) claimed now, the scans among them already finalised: their
+        evaluations came late, the scans among the others that now have every evaluation they
+        expect: only these can be finalised). The scans' rows stay locked by this transaction,
+        so what they said holds until it commits.
+        """
+        if not rows:
+            return set(), set(), set()
+        claimed = await self.conn.fetch(
+            "WITH claimed AS (INSERT INTO evaluations (scan_id, seq, arn, resource_type, account_id, region,"
+            " collection_region, service, observed_at, source, catalogue_version)"
+            " SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[],"
+            " $7::text[], $8::text[], $9::timestamptz[], $10::text[], $11::text[])"
+            " ON CONFLICT DO NOTHING RETURNING scan_id, seq),"
+            # In scan order, as count_new_evaluations does: concurrent batches lock scans in one order.
+            " counted AS (INSERT INTO scans AS s (scan_id, evaluated)"
+            " SELECT scan_id, count(*) FROM claimed GROUP BY scan_id ORDER BY scan_id"
+            " ON CONFLICT (scan_id) DO UPDATE SET evaluated = s.evaluated + EXCLUDED.evaluated"
+            " RETURNING s.scan_id, s.state, s.total_snapshots IS NOT NULL AND s.evaluated >= s.total_snapshots"
+            " AS complete)"
+            " SELECT c.scan_id, c.seq, n.state, n.complete FROM claimed c JOIN counted n USING (scan_id)",
+            *[list(col) for col in zip(*rows, strict=True)],
+        )
+        late = {r["scan_id"] for r in claimed if r["state"] in ("final", "incomplete")}
+        complete = {r["scan_id"] for r in claimed if r["complete"]} - late
+        return {(r["scan_id"], r["seq"]) for r in claimed}, late, complete
+
     async def apply(self, verdicts: Sequence[Verdict]) -> int:
         """Record verdicts in the scan history and update current findings when newer.
 
-        One statement per table for the whole batch (scan results, findings, finding events). The
-        verdicts are folded in order first, as row-by-row application would: per (check, resource)
-        the last verdict not older than the one before it wins, and a change of status is an event.
+        One statement for the whole batch (scan results, findings, finding events). The verdicts
+        are folded in order first, as row-by-row application would: per (check, resource) the last
+        verdict not older than the one before it wins, and a change of status is an event.
         """
         if not verdicts:
             return 0
-        await self._insert_results(verdicts)
-        applied, changes = await self._fold(verdicts)
-        if not applied:
-            return 0
+        final, old_statuses = await self._fold(verdicts)
+        # Every verdict travels once, with what the fold decided about it: whether it is its key's
+        # final verdict (the findings row) and whether it changed the status (a finding event).
         await self.conn.execute(
-            "INSERT INTO findings AS f (check_id, resource_arn, resource_type, resource_name, account_id, region,"
+            "WITH v AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::int[],"
+            " $14::timestamptz[], $15::text[], $16::bool[], $17::bool[], $18::text[]) WITH ORDINALITY"
+            " AS k(check_id, resource_arn, resource_type, resource_name, account_id, region, collection_region,"
+            " service, status, severity, reason, evidence, check_version, observed_at, scan_id, final, changed,"
+            " old_status, n)),"
+            " results AS (INSERT INTO scan_results (scan_id, check_id, resource_arn, check_version, status,"
+            " severity, reason) SELECT scan_id, check_id, resource_arn, check_version, status, severity, reason"
+            " FROM v ORDER BY n ON CONFLICT DO NOTHING),"
+            " events AS (INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status,"
+            " reason, at) SELECT check_id, resource_arn, scan_id, old_status, status, reason, observed_at"
+            " FROM v WHERE changed ORDER BY n)"
+            " INSERT INTO findings AS f (check_id, resource_arn, resource_type, resource_name, account_id, region,"
             " collection_region, service, status, severity, reason, evidence, check_version, observed_at,"
             " first_seen, last_seen, status_since, last_scan_id, state)"
             " SELECT k.check_id, k.resource_arn, k.resource_type, k.resource_name, k.account_id, k.region,"
             " k.collection_region, k.service, k.status, k.severity, k.reason, k.evidence, k.check_version,"
-            " k.observed_at, k.observed_at, k.observed_at, k.observed_at, k.last_scan_id, 'active' FROM unnest("
-            " $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],"
-            " $9::text[], $10::text[], $11::text[], $12::jsonb[], $13::int[], $14::timestamptz[], $15::text[])"
-            " AS k(check_id, resource_arn, resource_type, resource_name, account_id, region, collection_region,"
-            " service, status, severity, reason, evidence, check_version, observed_at, last_scan_id)"
+            " k.observed_at, k.observed_at, k.observed_at, k.observed_at, k.scan_id, 'active' FROM v k"
+            " WHERE k.final ORDER BY k.n"
             " ON CONFLICT (check_id, resource_arn) DO UPDATE SET"
             " resource_type = EXCLUDED.resource_type, resource_name = EXCLUDED.resource_name,"
             " region = EXCLUDED.region, collection_region = EXCLUDED.collection_region,"
@@ -135,59 +172,34 @@ class FindingRepository:
             " observed_at = EXCLUDED.observed_at, last_seen = EXCLUDED.observed_at,"
             " last_scan_id = EXCLUDED.last_scan_id, state = 'active', closed_at = NULL, closed_reason = NULL"
             " WHERE f.observed_at <= EXCLUDED.observed_at",
-            *_columns(
-                [
-                    (
-                        v.check_id,
-                        v.resource_arn,
-                        v.resource_type,
-                        v.resource_name,
-                        v.account_id,
-                        v.region,
-                        v.collection_region,
-                        v.service,
-                        v.status,
-                        v.severity,
-                        v.reason,
-                        v.evidence,
-                        v.check_version,
-                        v.observed_at,
-                        v.scan_id,
-                    )
-                    for v in applied
-                ],
-                15,
-            ),
+            [v.check_id for v in verdicts],
+            [v.resource_arn for v in verdicts],
+            [v.resource_type for v in verdicts],
+            [v.resource_name for v in verdicts],
+            [v.account_id for v in verdicts],
+            [v.region for v in verdicts],
+            [v.collection_region for v in verdicts],
+            [v.service for v in verdicts],
+            [v.status for v in verdicts],
+            [v.severity for v in verdicts],
+            [v.reason for v in verdicts],
+            [v.evidence for v in verdicts],
+            [v.check_version for v in verdicts],
+            [v.observed_at for v in verdicts],
+            [v.scan_id for v in verdicts],
+            [i in final for i in range(len(verdicts))],
+            [old is not _UNCHANGED for old in old_statuses],
+            [None if old is _UNCHANGED else old for old in old_statuses],
         )
-        if changes:
-            await self.conn.execute(
-                "INSERT INTO finding_events (check_id, resource_arn, scan_id, old_status, new_status, reason, at)"
-                " SELECT a, b, c, d, e, f, g FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-                " $6::text[], $7::timestamptz[]) WITH ORDINALITY AS k(a, b, c, d, e, f, g, n) ORDER BY n",
-                *_columns(changes, 7),
-            )
+        applied = [verdicts[i] for i in sorted(final)]
         for status, n in Counter(v.status for v in applied).items():
             VERDICTS_APPLIED.labels(status=status).inc(n)
         return len(applied)
 
-    async def _insert_results(self, verdicts: Sequence[Verdict]) -> None:
-        await self.conn.execute(
-            "INSERT INTO scan_results (scan_id, check_id, resource_arn, check_version, status, severity, reason)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],"
-            " $7::text[]) ON CONFLICT DO NOTHING",
-            *_columns(
-                [
-                    (v.scan_id, v.check_id, v.resource_arn, v.check_version, v.status, v.severity, v.reason)
-                    for v in verdicts
-                ],
-                7,
-            ),
-        )
-
-    async def _fold(self, verdicts: Sequence[Verdict]) -> tuple[list[Verdict], list[tuple[Any, ...]]]:
-        """(the verdict each key ends with, the status changes on the way), against stored findings."""
-        if not verdicts:
-            return [], []
+    async def _fold(self, verdicts: Sequence[Verdict]) -> tuple[set[int], list[str | object | None]]:
+        """(the index of the verdict each key ends with, per verdict the status it changed from, or
+        ``_UNCHANGED``), against stored findings. A verdict older than its key's is skipped: its
+        key keeps its state and it changes nothing."""
         keys = sorted({(v.check_id, v.resource_arn) for v in verdicts})
         current = await self.conn.fetch(
             "SELECT f.check_id, f.resource_arn, f.status, f.state, f.observed_at FROM findings f"
@@ -204,18 +216,18 @@ class FindingRepository:
             )
             for r in current
         }
-        final: dict[tuple[str, str], Verdict] = {}
-        changes: list[tuple[Any, ...]] = []
-        for v in verdicts:
+        final: dict[tuple[str, str], int] = {}
+        old_statuses: list[str | object | None] = [_UNCHANGED] * len(verdicts)
+        for i, v in enumerate(verdicts):
             key = (v.check_id, v.resource_arn)
             old_status, old_observed = state.get(key, (None, None))
             if old_observed is not None and old_observed > v.observed_at:
                 continue  # an older observation never overwrites a newer one
-            final[key] = v
+            final[key] = i
             state[key] = (v.status, v.observed_at)
             if old_status != v.status:
-                changes.append((v.check_id, v.resource_arn, v.scan_id, old_status, v.status, v.reason, v.observed_at))
-        return list(final.values()), changes
+                old_statuses[i] = old_status
+        return set(final.values()), old_statuses
 
     async def close_missing(
         self,
@@ -362,8 +374,5 @@ class FindingRepository:
         return total, rows
 
 
-def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows to the column arrays an ``unnest`` insert takes."""
-    if not rows:
-        return [[] for _ in range(width)]
-    return [list(col) for col in zip(*rows, strict=True)]
+# A verdict that did not change its finding's status (None is a status to change from: absent or closed).
+_UNCHANGED = object()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ import asyncpg
 
 from guardian_common.events import ResourceSnapshot
 from guardian_compliance.inventory.cloudtrail import EVENTS_TYPE, record_events
-from guardian_compliance.inventory.normalise import config_hash, normalise
+from guardian_compliance.inventory.normalise import canonical_json, hash_of_canonical, normalise
 
 
 class InventoryRepository:
@@ -41,9 +42,11 @@ class InventoryRepository:
         for snap in latest.values():
             old = known.get(snap.arn)
             if old is not None and old["observed_at"] >= snap.observed_at:
-                continue
-            normalised = normalise(snap.configuration)
-            digest = config_hash(snap.configuration)
+                continue  # not newer than stored: nothing to normalise or write
+            # One canonical JSON text per configuration: its hash, and the jsonb of both tables
+            # (the server parses the text; encoding the dict again per column would cost twice).
+            canonical = canonical_json(normalise(snap.configuration))
+            digest = hash_of_canonical(canonical)
             rows.append(
                 (
                     snap.arn,
@@ -53,32 +56,44 @@ class InventoryRepository:
                     snap.region,
                     snap.collection_region,
                     snap.service,
-                    dict(snap.tags),
+                    json.dumps(dict(snap.tags)),
                     digest,
-                    normalised,
+                    canonical,
                     snap.observed_at,
                     snap.scan_id,
                 )
             )
             if old is None or old["config_hash"] != digest:
-                versions.append((snap.arn, digest, snap.observed_at, snap.scan_id, normalised))
-        await self.conn.executemany(
+                versions.append((snap.arn, digest, snap.observed_at, snap.scan_id, canonical))
+        if not rows:
+            return
+        # One statement per table for the batch (arns are unique in it, as ON CONFLICT DO UPDATE
+        # requires): the server plans and runs each once instead of once per resource.
+        await self.conn.execute(
             "INSERT INTO resources AS r (arn, resource_type, name, account_id, region, collection_region, service,"
             " tags, config_hash, configuration, observed_at, first_seen, last_seen, last_scan_id, state)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11, $12, 'active')"
+            " SELECT k.arn, k.resource_type, k.name, k.account_id, k.region, k.collection_region, k.service,"
+            " k.tags::jsonb, k.config_hash, k.configuration::jsonb, k.observed_at, k.observed_at, k.observed_at,"
+            " k.scan_id, 'active' FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+            " $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[])"
+            " AS k(arn, resource_type, name, account_id, region, collection_region, service, tags, config_hash,"
+            " configuration, observed_at, scan_id)"
             " ON CONFLICT (arn) DO UPDATE SET resource_type = EXCLUDED.resource_type, name = EXCLUDED.name,"
             " region = EXCLUDED.region, collection_region = EXCLUDED.collection_region, tags = EXCLUDED.tags,"
             " config_hash = EXCLUDED.config_hash, configuration = EXCLUDED.configuration,"
             " observed_at = EXCLUDED.observed_at, last_seen = EXCLUDED.observed_at,"
             " last_scan_id = EXCLUDED.last_scan_id, state = 'active', closed_at = NULL"
             " WHERE r.observed_at < EXCLUDED.observed_at",
-            rows,
+            *[list(column) for column in zip(*rows, strict=True)],
         )
-        await self.conn.executemany(
-            "INSERT INTO resource_configs (arn, config_hash, observed_at, scan_id, configuration)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            versions,
-        )
+        if versions:
+            await self.conn.execute(
+                "INSERT INTO resource_configs (arn, config_hash, observed_at, scan_id, configuration)"
+                " SELECT k.arn, k.config_hash, k.observed_at, k.scan_id, k.configuration::jsonb"
+                " FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[])"
+                " AS k(arn, config_hash, observed_at, scan_id, configuration) ON CONFLICT DO NOTHING",
+                *[list(column) for column in zip(*versions, strict=True)],
+            )
 
     async def close_missing(
         self,
