@@ -11,12 +11,16 @@ backing off while the collection still completes with the same resources.
 
 Each run also records the CPU seconds of this process (collectors and proxy) and of the moto
 server, the AWS calls per service, the overall peak of requests in flight and the slowest units.
+``--profile FILE`` runs the first collection under cProfile (the event loop's thread: the collectors
+and botocore, not the proxy's threads) and writes the statistics to FILE (``python -m pstats FILE``);
+the profiler's overhead inflates that run's times, so its figures are not comparable with the others.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import time
 from typing import Any
@@ -122,6 +126,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-throttling", action="store_true", help="leave out the 30 %% throttling run")
     parser.add_argument("--repeat", type=int, default=1, help="runs per (latency, ceiling), alternating ceilings")
+    parser.add_argument("--profile", metavar="FILE", help="profile the first collection, statistics to FILE")
     args = parser.parse_args()
     services: list[str] | None = [] if args.all_services else None
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -143,7 +148,13 @@ def main() -> None:
                             proxy.reset_counters()
                             proxy.delay_all(latency)
                             moto_cpu = moto_cpu_seconds(moto)
+                            profiler = cProfile.Profile() if args.profile and not runs else None
+                            if profiler is not None:
+                                profiler.enable()
                             result = asyncio.run(collect(proxy.url, services=services, max_concurrency=ceiling))
+                            if profiler is not None:
+                                profiler.disable()
+                                profiler.dump_stats(args.profile)
                             calls = sum(proxy.calls.values())
                             run = {
                                 "scale": scale,
@@ -154,6 +165,7 @@ def main() -> None:
                                 "calls_per_second": round(calls / result["seconds"], 1),
                                 "moto_cpu_seconds": round(moto_cpu_seconds(moto) - moto_cpu, 2),
                                 "calls_by_service": calls_by_service(proxy),
+                                "profiled": profiler is not None,
                                 **{k: v for k, v in result.items() if k != "arns"},
                             }
                             runs.append(run)

@@ -274,6 +274,10 @@ class Collector:
     permissions: ClassVar[tuple[str, ...]]
     # Resource types this collector emits.
     resource_types: ClassVar[tuple[str, ...]]
+    # Units of collectors with a higher start priority start first, so that the ones making many
+    # calls per resource (S3, IAM), the last to finish, are not queued behind every other unit's
+    # client creation at the start of a scan.
+    start_priority: ClassVar[int] = 0
 
     async def collect(self, ctx: UnitContext) -> None:
         raise NotImplementedError

@@ -11,10 +11,17 @@ Sources, in the order they are read:
 * GetAccountSummary (live): ``AccountMFAEnabled`` and ``AccountAccessKeysPresent`` for the root
   user (AWS's own documented way of auditing both);
 * GetAccountPasswordPolicy (``NoSuchEntity`` means the account has no policy);
-* ListUsers (the primary listing) and, per user, MFA devices, access keys and their last use,
-  login profile, inline and attached policies, groups and tags;
+* GetAccountAuthorizationDetails (Filter ``User`` and ``LocalManagedPolicy``, every page): each
+  user's inline policy names, attached managed policies, groups and tags, and every version of each
+  customer-managed policy, in a few calls for the whole account instead of four per user and one per
+  policy. It is live (unlike the credential report), so the checks may pass on it;
+* ListUsers (the primary listing) and, per user, MFA devices, access keys and their last use and
+  login profile; inline and attached policies, groups and tags only for a user the bulk answer does
+  not cover (the bulk call refused, e.g. by a role granted before Guardian asked for it, or a user
+  created between the two listings), each by its own call as before, so a field neither source
+  gives is unreadable;
 * ListPolicies(Scope=Local) (the primary listing of customer-managed policies) and the default
-  version of each.
+  version of each, from the bulk answer or else GetPolicyVersion.
 
 Dates are stored as ISO-8601 strings in UTC. The credential report's placeholders
 (``N/A``, ``no_information``, ``not_supported``) become ``None``.
@@ -27,10 +34,13 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
+
+import structlog
 
 from guardian_collector.collectors.base import (
     CallError,
@@ -64,6 +74,13 @@ REPORT_PENDING_CODES = ("ReportInProgress", "ReportNotPresent", "ReportExpired")
 
 # Bound on the pages of one per-user listing (a user has at most a few dozen of anything).
 MAX_PAGES = 100
+
+# GetAccountAuthorizationDetails: the largest page AWS allows, so most accounts take one call; the
+# entity kinds asked for (users and customer-managed policies; roles and groups are not collected).
+BULK_PAGE_SIZE = 1000
+BULK_FILTER = ("User", "LocalManagedPolicy")
+
+log = structlog.get_logger(__name__)
 
 
 def iso(value: Any) -> str | None:
@@ -132,6 +149,41 @@ def parse_policy_document(document: Any) -> dict[str, Any]:
     return parsed
 
 
+@dataclass(frozen=True)
+class BulkDetails:
+    """What GetAccountAuthorizationDetails gave: user details by user id (an id, not a name, so that a
+    user deleted and re-created under the same name between the calls is not given the old one's
+    details), and the versions of each customer-managed policy by policy ARN."""
+
+    users: Mapping[str, Mapping[str, Any]]
+    policy_versions: Mapping[str, list[Mapping[str, Any]]]
+
+
+def bulk_field(detail: Mapping[str, Any] | None, key: str, transform: Callable[[Any], Any]) -> Read | None:
+    """One field of a user's bulk details as a read, or ``None`` when the bulk answer does not give it
+    (no details for the user, or the member missing), so that the caller asks for it on its own."""
+    if detail is None or detail.get(key) is None:
+        return None
+    return Read(value=transform(detail[key]))
+
+
+def bulk_tags(detail: Mapping[str, Any] | None) -> Read | None:
+    """A user's tags from the bulk details: AWS leaves ``Tags`` out for a user without tags, so a user
+    present in the answer without the member has none."""
+    if detail is None:
+        return None
+    return Read(value=list(detail.get("Tags") or []))
+
+
+def default_version_document(versions: list[Mapping[str, Any]] | None, version_id: str) -> Any:
+    """The document of version ``version_id`` among a policy's bulk versions, or ``None`` when the
+    bulk answer does not hold it (then GetPolicyVersion is asked)."""
+    for version in versions or []:
+        if str(version.get("VersionId")) == version_id and version.get("Document") is not None:
+            return version["Document"]
+    return None
+
+
 def root_context(
     report_root: Mapping[str, Any] | None,
     report_error: str | None,
@@ -196,6 +248,7 @@ class IamCollector(Collector):
         "iam:GetCredentialReport",
         "iam:GetAccountSummary",
         "iam:GetAccountPasswordPolicy",
+        "iam:GetAccountAuthorizationDetails",
         "iam:ListUsers",
         "iam:ListMFADevices",
         "iam:ListAccessKeys",
@@ -209,21 +262,65 @@ class IamCollector(Collector):
         "iam:GetPolicyVersion",
     )
     resource_types = (USER_TYPE, POLICY_TYPE)
+    start_priority = 1  # three calls per user, and the credential report's polling
 
     async def collect(self, ctx: UnitContext) -> None:
         iam = await ctx.client("iam")
-        report, _, _ = await asyncio.gather(
-            self._credential_report(ctx, iam),
-            self._password_policy(ctx, iam),
-            self._account_summary(ctx, iam),
+        bulk_task = asyncio.create_task(self._bulk_details(ctx, iam))
+        try:
+            report, _, _ = await asyncio.gather(
+                self._credential_report(ctx, iam),
+                self._password_policy(ctx, iam),
+                self._account_summary(ctx, iam),
+            )
+            report_rows = report.value if report.ok else {}
+            users = await ctx.list_all(iam, "list_users", "Users")
+        finally:
+            # Awaited even when the listing failed: no task outlives its unit.
+            bulk = await bulk_task
+        details = bulk.users if bulk is not None else {}
+        await asyncio.gather(
+            *(self._user(ctx, iam, user, report_rows, details.get(str(user.get("UserId")))) for user in users)
         )
-        report_rows = report.value if report.ok else {}
-
-        users = await ctx.list_all(iam, "list_users", "Users")
-        await asyncio.gather(*(self._user(ctx, iam, user, report_rows) for user in users))
 
         policies = await ctx.list_all(iam, "list_policies", "Policies", Scope="Local")
-        await asyncio.gather(*(self._policy(ctx, iam, policy) for policy in policies))
+        versions = bulk.policy_versions if bulk is not None else {}
+        await asyncio.gather(*(self._policy(ctx, iam, policy, versions.get(str(policy["Arn"]))) for policy in policies))
+
+    async def _bulk_details(self, ctx: UnitContext, iam: Any) -> BulkDetails | None:
+        """Every page of GetAccountAuthorizationDetails, or ``None`` when any page could not be read.
+
+        A refusal is not a collection error: each user's and policy's own calls then give the same
+        fields (as they did before Guardian asked for this action), so nothing is unreadable; it is
+        logged, as it costs four calls per user.
+        """
+        users: dict[str, Mapping[str, Any]] = {}
+        policies: dict[str, list[Mapping[str, Any]]] = {}
+        marker: str | None = None
+        for _ in range(MAX_PAGES):
+            args: dict[str, Any] = {"Filter": list(BULK_FILTER), "MaxItems": BULK_PAGE_SIZE}
+            if marker:
+                args["Marker"] = marker
+            page = await ctx.read(iam, "get_account_authorization_details", supplementary=True, **args)
+            if page.error is not None:
+                log.warning(
+                    "iam_bulk_details_unavailable",
+                    account_id=ctx.account_id,
+                    error=page.error.describe(),
+                    consequence="users and policies read one call at a time",
+                )
+                return None
+            for user in page.value.get("UserDetailList") or []:
+                if user.get("UserId"):
+                    users[str(user["UserId"])] = user
+            for policy in page.value.get("Policies") or []:
+                if policy.get("Arn"):
+                    policies[str(policy["Arn"])] = list(policy.get("PolicyVersionList") or [])
+            marker = page.value.get("Marker") if page.value.get("IsTruncated") else None
+            if not marker:
+                return BulkDetails(users=users, policy_versions=policies)
+        log.warning("iam_bulk_details_unavailable", account_id=ctx.account_id, error=f"more than {MAX_PAGES} pages")
+        return None
 
     # -- account-wide facts ----------------------------------------------------------------------
 
@@ -340,6 +437,7 @@ class IamCollector(Collector):
         iam: Any,
         user: Mapping[str, Any],
         report_rows: Mapping[str, Mapping[str, str | None]],
+        detail: Mapping[str, Any] | None,
     ) -> None:
         name = str(user["UserName"])
         arn = str(user["Arn"])
@@ -355,24 +453,37 @@ class IamCollector(Collector):
         used = [d for d in (iso(user.get("PasswordLastUsed")), iso(row.get("password_last_used"))) if d]
         cfg.put("password_last_used", max(used, key=datetime.fromisoformat) if used else None)
 
+        # From the bulk details where they hold the field; each field they lack is read on its own.
+        # Both sources give the same shapes: policy names, {PolicyName, PolicyArn}, group names, tags.
+        known: dict[str, Read | None] = {
+            "inline": bulk_field(detail, "UserPolicyList", lambda v: [p.get("PolicyName") for p in v]),
+            "attached": bulk_field(detail, "AttachedManagedPolicies", list),
+            "groups": bulk_field(detail, "GroupList", lambda v: [{"GroupName": g} for g in v]),
+            "tags": bulk_tags(detail),
+        }
+        separate: dict[str, Callable[[], Coroutine[Any, Any, Read]]] = {
+            "inline": lambda: self._read_all(ctx, iam, "list_user_policies", "PolicyNames", arn, UserName=name),
+            "attached": lambda: self._read_all(
+                ctx, iam, "list_attached_user_policies", "AttachedPolicies", arn, UserName=name
+            ),
+            "groups": lambda: self._read_all(ctx, iam, "list_groups_for_user", "Groups", arn, UserName=name),
+            "tags": lambda: self._read_all(ctx, iam, "list_user_tags", "Tags", arn, UserName=name),
+        }
+
         async with asyncio.TaskGroup() as group:
             mfa_task = group.create_task(self._read_all(ctx, iam, "list_mfa_devices", "MFADevices", arn, UserName=name))
             login_task = group.create_task(
                 ctx.read(iam, "get_login_profile", absent=("NoSuchEntity",), resource_arn=arn, UserName=name)
             )
-            inline_task = group.create_task(
-                self._read_all(ctx, iam, "list_user_policies", "PolicyNames", arn, UserName=name)
-            )
-            attached_task = group.create_task(
-                self._read_all(ctx, iam, "list_attached_user_policies", "AttachedPolicies", arn, UserName=name)
-            )
-            groups_task = group.create_task(
-                self._read_all(ctx, iam, "list_groups_for_user", "Groups", arn, UserName=name)
-            )
-            tags_task = group.create_task(self._read_all(ctx, iam, "list_user_tags", "Tags", arn, UserName=name))
+            asked: dict[str, asyncio.Task[Read]] = {
+                field: group.create_task(read()) for field, read in separate.items() if known[field] is None
+            }
             group.create_task(self._access_keys(ctx, iam, name, arn, cfg))
-        mfa, login, inline = mfa_task.result(), login_task.result(), inline_task.result()
-        attached, groups, tags = attached_task.result(), groups_task.result(), tags_task.result()
+        reads: dict[str, Read] = {}
+        for field, found in known.items():
+            reads[field] = asked[field].result() if found is None else found
+        mfa, login = mfa_task.result(), login_task.result()
+        inline, attached, groups, tags = reads["inline"], reads["attached"], reads["groups"], reads["tags"]
         cfg.from_read("console_access", login, lambda _: True, when_absent=False)
         cfg.from_read(
             "password_created",
@@ -403,7 +514,9 @@ class IamCollector(Collector):
 
     # -- customer-managed policies ---------------------------------------------------------------
 
-    async def _policy(self, ctx: UnitContext, iam: Any, policy: Mapping[str, Any]) -> None:
+    async def _policy(
+        self, ctx: UnitContext, iam: Any, policy: Mapping[str, Any], versions: list[Mapping[str, Any]] | None
+    ) -> None:
         arn = str(policy["Arn"])
         version_id = policy.get("DefaultVersionId")
         cfg = ConfigBuilder(
@@ -417,7 +530,15 @@ class IamCollector(Collector):
             ctx.record(missing)
             cfg.fail("document", missing)
         else:
-            read = await ctx.read(iam, "get_policy_version", resource_arn=arn, PolicyArn=arn, VersionId=str(version_id))
+            # The bulk answer's copy of the default version when it holds one (the same document);
+            # GetPolicyVersion otherwise (bulk call refused, or the policy changed between the calls).
+            document = default_version_document(versions, str(version_id))
+            if document is not None:
+                read = Read(value={"PolicyVersion": {"Document": document}})
+            else:
+                read = await ctx.read(
+                    iam, "get_policy_version", resource_arn=arn, PolicyArn=arn, VersionId=str(version_id)
+                )
             if read.error is not None:
                 cfg.fail("document", read.error)
             else:

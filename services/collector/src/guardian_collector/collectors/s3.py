@@ -1,10 +1,12 @@
 """Amazon S3: every bucket of the account, with its protection settings joined in.
 
 ListBuckets is account-wide, so S3 is collected once per account (unit region ``global``). Each
-bucket's region is learnt first (from ListBuckets' ``BucketRegion`` when AWS returns it, else
-GetBucketLocation), so the remaining reads go to the bucket's own regional endpoint and need no
-redirect; those reads then run concurrently, and buckets are processed concurrently (the unit's
-semaphore bounds the calls in flight).
+bucket's region is learnt first (from ListBuckets' ``BucketRegion``, which AWS returns to a
+paginated listing such as this one, else GetBucketLocation), so the remaining reads go to the
+bucket's own regional endpoint and need no redirect; those reads then run concurrently, and buckets
+are processed concurrently (the unit's semaphore bounds the calls in flight). Two reads are made
+only when they can find something: the policy status when the bucket has a policy, the replication
+configuration when the bucket's versioning was ever enabled (S3 refuses replication otherwise).
 
 The account-level public access block (S3 Control) is read once, joined into every bucket (it
 decides, with the bucket's own block, what is effectively blocked) and handed to the account
@@ -37,6 +39,10 @@ KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")
 BUCKET_TYPE = "AWS::S3::Bucket"
 ACCOUNT_BLOCK_FACT = "account_public_access_block"
 ACCOUNT_BLOCK_FIELD = "s3_account_public_access_block"
+
+# ListBuckets includes each bucket's BucketRegion only when the request has a parameter (AWS's
+# documentation of the field), so the listing is asked for pages: of the most buckets AWS allows.
+LIST_BUCKETS_PAGE = 10_000
 
 NO_ENCRYPTION = "ServerSideEncryptionConfigurationNotFoundError"
 NO_PUBLIC_ACCESS_BLOCK = "NoSuchPublicAccessBlockConfiguration"
@@ -213,6 +219,7 @@ class S3Collector(Collector):
         "kms:DescribeKey",
     )
     resource_types = (BUCKET_TYPE,)
+    start_priority = 2  # nine or ten calls per bucket: usually the longest unit of a scan
 
     async def collect(self, ctx: UnitContext) -> None:
         s3 = await ctx.client("s3")
@@ -220,7 +227,7 @@ class S3Collector(Collector):
         # context needs it either way.
         account_task = asyncio.create_task(self._account_block(ctx))
         try:
-            buckets = await ctx.list_all(s3, "list_buckets", "Buckets")
+            buckets = await ctx.list_all(s3, "list_buckets", "Buckets", MaxBuckets=LIST_BUCKETS_PAGE)
         finally:
             account_block = await account_task
         await asyncio.gather(*(self._bucket(ctx, s3, bucket, account_block) for bucket in buckets))
@@ -264,16 +271,32 @@ class S3Collector(Collector):
         def read(operation: str, absent: tuple[str, ...] = ()) -> Any:
             return ctx.read(client, operation, absent=absent, resource_arn=arn, Bucket=name)
 
-        (enc, block, status, policy, bucket_acl, logging, versions, tagging, replicas) = await asyncio.gather(
+        async def policy_then_status() -> tuple[Read, Read]:
+            # A bucket without a policy has no policy status: AWS answers GetBucketPolicyStatus with the
+            # same NoSuchBucketPolicy, which reads as "not public". Asked only when there is a policy
+            # (or when the policy could not be read, so its status is not presumed).
+            policy = await read("get_bucket_policy", (NO_POLICY,))
+            if policy.absent:
+                return policy, Read(absent=True)
+            return policy, await read("get_bucket_policy_status", (NO_POLICY,))
+
+        async def versioning_then_replication() -> tuple[Read, Read]:
+            # S3 accepts a replication configuration only on a bucket whose versioning is Enabled, and
+            # versioning once enabled never returns to unversioned: a bucket whose versioning answer has
+            # no Status was never versioned, so it has no replication configuration to read.
+            versions = await read("get_bucket_versioning")
+            if versions.ok and not versions.value.get("Status"):
+                return versions, Read(absent=True)
+            return versions, await read("get_bucket_replication", (NO_REPLICATION,))
+
+        (enc, block, (policy, status), bucket_acl, logging, (versions, replicas), tagging) = await asyncio.gather(
             read("get_bucket_encryption", (NO_ENCRYPTION,)),
             read("get_public_access_block", (NO_PUBLIC_ACCESS_BLOCK,)),
-            read("get_bucket_policy_status", (NO_POLICY,)),
-            read("get_bucket_policy", (NO_POLICY,)),
+            policy_then_status(),
             read("get_bucket_acl"),
             read("get_bucket_logging"),
-            read("get_bucket_versioning"),
+            versioning_then_replication(),
             read("get_bucket_tagging", (NO_TAGS,)),
-            read("get_bucket_replication", (NO_REPLICATION,)),
         )
 
         cfg.from_read("encryption", enc, encryption, when_absent=no_encryption())
