@@ -104,14 +104,36 @@ def steps(points: Sequence[tuple[datetime, str]], until: datetime) -> list[tuple
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """Leaves of a configuration by dotted path; lists are leaves (normalised configs sort them)."""
+    out: dict[str, Any] = {}
     if isinstance(value, Mapping):
         if not value:
             return {prefix: {}} if prefix else {}
-        out: dict[str, Any] = {}
-        for key in sorted(value):
-            out.update(flatten(value[key], f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix or "$": value}
+        _flatten_into(out, value, prefix)
+    else:
+        out[prefix or "$"] = value
+    return out
+
+
+# What decoded JSON holds besides objects: leaves, told apart without an ABC check.
+_LEAVES = frozenset((str, int, float, bool, type(None), list))
+
+
+def _flatten_into(out: dict[str, Any], value: Mapping[str, Any], prefix: str) -> None:
+    """:func:`flatten` of a non-empty mapping, written into one dict: the same leaves, assigned in
+    the same order (so a dotted key that collides with a nested path ends alike), without a dict
+    per level. Configurations are decoded JSON, so an exact ``dict`` is tested before the slower
+    ``Mapping`` (an ABC) check."""
+    for key in sorted(value):
+        path = f"{prefix}.{key}" if prefix else str(key)
+        item = value[key]
+        kind = type(item)
+        if kind is dict or (kind not in _LEAVES and isinstance(item, Mapping)):
+            if item:
+                _flatten_into(out, item, path)
+            else:
+                out[path] = {}
+        else:
+            out[path] = item
 
 
 @dataclass(frozen=True)
@@ -142,9 +164,42 @@ _PLAIN = (str, int, bool, type(None))
 
 
 def _same(a: Any, b: Any) -> bool:
-    if type(a) is type(b) and type(a) in _PLAIN:
+    """Whether two leaves have the same canonical JSON (sorted keys, ``default=str``)."""
+    same = _same_json(a, b)
+    return _canonical(a) == _canonical(b) if same is None else same
+
+
+def _same_json(a: Any, b: Any) -> bool | None:
+    """Canonical-JSON equality decided without encoding, for what decoded JSON holds (dicts with
+    string keys, lists, strings, ints, floats, booleans, null); None for anything else, which the
+    caller compares encoded. Types must match exactly: 1, 1.0 and true encode differently. Floats
+    encode by their repr, which differs exactly when they do (and tells 0.0 from -0.0)."""
+    kind = type(a)
+    if kind is not type(b):
+        return None
+    if kind in _PLAIN:
         return bool(a == b)
-    return _canonical(a) == _canonical(b)
+    if kind is float:
+        return repr(a) == repr(b)
+    if kind is list:
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            same = _same_json(x, y)
+            if same is not True:
+                return same
+        return True
+    if kind is dict:
+        if any(type(k) is not str for k in a) or any(type(k) is not str for k in b):
+            return None  # keys that encoding turns into strings
+        if a.keys() != b.keys():
+            return False
+        for k in a:
+            same = _same_json(a[k], b[k])
+            if same is not True:
+                return same
+        return True
+    return None
 
 
 def _canonical(value: Any) -> str:

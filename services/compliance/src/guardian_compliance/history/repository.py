@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -543,25 +543,35 @@ class HistoryRepository:
         as_of: datetime,
         resource_type: str | None,
         *,
+        boundary: PopulationBoundary | None = None,
         after: tuple[str, str, str, int] | None = None,
         limit: int | None = None,
+        shape: PopulationShape = "records",
     ) -> list[asyncpg.Record]:
         """Resources of each unit's newest complete collection before ``as_of``, configured as then.
 
         ``stale`` says a later, incomplete collection of the unit happened before ``as_of``. Rows are
         ordered by (resource type, ARN, scan, seq); ``after`` (such a key) and ``limit`` page them,
         and the resource's name, tags and configuration are looked up for the page's rows only.
+        ``boundary`` keeps the rows inside a scope's boundary (before the limit); ``shape`` says
+        what a row holds (see :func:`_population_sql`).
         """
-        query, args = _population_sql(as_of, resource_type, after, limit)
+        query, args = _population_sql(as_of, resource_type, after, limit, boundary, shape)
         return await self._fetch_planned(query, *args)
 
     async def population_stream(
-        self, as_of: datetime, resource_type: str | None, chunk: int
+        self,
+        as_of: datetime,
+        resource_type: str | None,
+        chunk: int,
+        *,
+        boundary: PopulationBoundary | None = None,
+        shape: PopulationShape = "records",
     ) -> AsyncIterator[list[asyncpg.Record]]:
         """The whole population (as :meth:`population`) from a server-side cursor, ``chunk`` rows at a
         time: one query and one snapshot, never more than a chunk in memory. Runs in the caller's
         transaction (a cursor needs one), opening one if there is none."""
-        query, args = _population_sql(as_of, resource_type, None, None)
+        query, args = _population_sql(as_of, resource_type, None, None, boundary, shape)
         async with self.conn.transaction():
             await self.conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             cur = await self.conn.cursor(query, *args)
@@ -609,48 +619,62 @@ class HistoryRepository:
         resource_type: str | None,
         resource_arn: str | None,
         limit: int,
+        tags: bool = True,
     ) -> list[asyncpg.Record]:
-        """Configuration changes recorded by scans finalised in [start, end), with the previous version."""
+        """Configuration changes recorded by scans finalised in [start, end), with the previous version
+        and each change's actor: the latest CloudTrail write event naming the resource (by ARN or
+        name) between the previous observation and this one (``actor_arn``, ``event_name``,
+        ``event_time``), and ``unreadable`` when no event was found and an event-history read of
+        the account for that time failed.
+
+        The resource's tags only when ``tags`` (a tag boundary decides with them): otherwise NULL,
+        not decoded."""
         rows = await self._fetch_planned(
-            "SELECT c.arn, c.scan_id, c.config_hash, c.observed_at, c.configuration, h.at, r.resource_type,"
-            " r.account_id, r.region, r.name, r.tags, p.config_hash AS before_hash, p.configuration AS before,"
-            " p.observed_at AS before_at"
+            "WITH d AS (SELECT c.arn, c.scan_id, c.config_hash, c.observed_at, c.configuration, h.at,"
+            " r.resource_type, r.account_id, r.region, r.name, CASE WHEN $7 THEN r.tags END AS tags,"
+            " p.config_hash AS before_hash, p.configuration AS before, p.observed_at AS before_at"
             " FROM resource_configs c JOIN history_scans h ON h.scan_id = c.scan_id"
             " JOIN resources r ON r.arn = c.arn"
             " JOIN LATERAL (SELECT config_hash, configuration, observed_at FROM resource_configs p"
             "   WHERE p.arn = c.arn AND p.observed_at < c.observed_at ORDER BY p.observed_at DESC LIMIT 1) p ON true"
             " WHERE h.at >= $1 AND h.at < $2 AND ($3::text IS NULL OR r.account_id = $3)"
             " AND ($4::text IS NULL OR r.resource_type = $4) AND ($5::text IS NULL OR c.arn = $5)"
-            " ORDER BY h.at, c.arn LIMIT $6",
+            " ORDER BY h.at, c.arn LIMIT $6)"
+            # Actors are looked up for the changes listed only, in this statement: no second round
+            # trip sending the changes back as arrays.
+            " SELECT d.*, e.actor_arn, e.event_name, e.event_time,"
+            " e.event_id IS NULL AND EXISTS (SELECT 1 FROM cloudtrail_reads t WHERE t.account_id = d.account_id"
+            "  AND NOT t.readable AND t.window_end > d.before_at AND t.window_start <= d.observed_at) AS unreadable"
+            " FROM d LEFT JOIN LATERAL (SELECT * FROM cloudtrail_events e WHERE e.account_id = d.account_id"
+            "  AND e.resources && ARRAY[d.arn, d.name] AND e.event_time > d.before_at AND e.event_time <= d.observed_at"
+            "  ORDER BY e.event_time DESC, e.event_id DESC LIMIT 1) e ON true"
+            " ORDER BY d.at, d.arn, d.observed_at",
             start,
             end,
             account_id,
             resource_type,
             resource_arn,
             limit,
+            tags,
         )
         return rows
 
-    async def actors(self, changes: Sequence[tuple[str, str, str, datetime, datetime]]) -> list[asyncpg.Record]:
-        """For each change (account, ARN, name, previous observation, this one), numbered from 1 in
-        the order given: the latest CloudTrail write event naming the resource in between, or
-        ``unreadable`` when no event was found and an event-history read of the account for that
-        time failed."""
+    async def turns(self, pairs: Sequence[tuple[str, str]]) -> list[asyncpg.Record]:
+        """Finding events of the given (scan, resource) pairs that went from PASS to FAIL or back,
+        with ``old_status`` saying which: :meth:`turned` both ways in one round trip. Ordered by
+        check, so each way's rows come in :meth:`turned`'s order."""
+        # Each pair's events by the (scan, resource) index: the work follows the changes listed, not
+        # the whole event history (which a hash join would read). OFFSET 0 keeps the subquery a
+        # lookup per pair instead of letting the planner flatten it into such a join.
         rows: list[asyncpg.Record] = await self.conn.fetch(
-            "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],"
-            "  $5::timestamptz[]) WITH ORDINALITY AS k(account_id, arn, name, after, until, n))"
-            " SELECT k.n, e.actor_arn, e.event_name, e.event_time,"
-            " e.event_id IS NULL AND EXISTS (SELECT 1 FROM cloudtrail_reads c WHERE c.account_id = k.account_id"
-            "  AND NOT c.readable AND c.window_end > k.after AND c.window_start <= k.until) AS unreadable"
-            " FROM k LEFT JOIN LATERAL (SELECT * FROM cloudtrail_events e WHERE e.account_id = k.account_id"
-            "  AND e.resources && ARRAY[k.arn, k.name] AND e.event_time > k.after AND e.event_time <= k.until"
-            "  ORDER BY e.event_time DESC, e.event_id DESC LIMIT 1) e ON true"
-            " ORDER BY k.n",
-            [c[0] for c in changes],
-            [c[1] for c in changes],
-            [c[2] for c in changes],
-            [c[3] for c in changes],
-            [c[4] for c in changes],
+            "SELECT e.scan_id, e.resource_arn, e.check_id, e.old_status"
+            " FROM unnest($1::text[], $2::text[]) AS k(scan_id, resource_arn) CROSS JOIN LATERAL ("
+            "  SELECT e.scan_id, e.resource_arn, e.check_id, e.old_status FROM finding_events e"
+            "  WHERE e.scan_id = k.scan_id AND e.resource_arn = k.resource_arn AND ((e.old_status = 'PASS'"
+            "  AND e.new_status = 'FAIL') OR (e.old_status = 'FAIL' AND e.new_status = 'PASS')) OFFSET 0) e"
+            " ORDER BY e.check_id",
+            [p[0] for p in pairs],
+            [p[1] for p in pairs],
         )
         return rows
 
@@ -668,8 +692,39 @@ class HistoryRepository:
         return rows
 
 
+@dataclass(frozen=True)
+class PopulationBoundary:
+    """A scope's boundary, for populations filtered in the database: exactly
+    :meth:`Scope.contains` (``accounts`` None: every account; an empty list: none), as
+    :meth:`HistoryRepository.population_count` counts."""
+
+    accounts: Sequence[str] | None = None
+    regions: Sequence[str] | None = None
+    tags: Mapping[str, Sequence[str]] | None = None
+
+
+# What a population row holds. "records": typed columns, the configuration decoded (and tags, for a
+# boundary applied in Python). "json": the key columns and ``item``, the whole item as JSON text
+# built by the server (the configuration is jsonb's own text, never decoded here). "csv": the
+# item's columns with ``scanned_at`` as text and ``configuration`` as jsonb's text.
+PopulationShape = Literal["records", "json", "csv"]
+
+# A timestamptz as pydantic writes a UTC datetime in JSON: seconds, microseconds only when there
+# are any, and "Z". Used for every item built by the server, so the text is what it always was.
+_JSON_TIME = (
+    "to_char({t} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
+    " || CASE WHEN extract(microseconds FROM {t})::bigint % 1000000 = 0 THEN ''"
+    " ELSE to_char({t} AT TIME ZONE 'UTC', '.US') END || 'Z'"
+)
+
+
 def _population_sql(
-    as_of: datetime, resource_type: str | None, after: tuple[str, str, str, int] | None, limit: int | None
+    as_of: datetime,
+    resource_type: str | None,
+    after: tuple[str, str, str, int] | None,
+    limit: int | None,
+    boundary: PopulationBoundary | None = None,
+    shape: PopulationShape = "records",
 ) -> tuple[str, list[Any]]:
     """The statement behind :meth:`HistoryRepository.population` and its arguments."""
     # Only the conditions asked for are written: the statement is prepared, and a generic plan
@@ -679,6 +734,25 @@ def _population_sql(
     if resource_type is not None:
         args.append(resource_type)
         where += f" AND e.resource_type = ${len(args)}"
+    tagged = False
+    if boundary is not None:
+        # The boundary of population_count (Scope.contains), applied before the page is cut.
+        if boundary.accounts is not None:
+            args.append(list(boundary.accounts))
+            where += f" AND e.account_id = ANY(${len(args)}::text[])"
+        if boundary.regions:
+            args.append(list(boundary.regions))
+            where += f" AND (e.region = 'global' OR e.region = ANY(${len(args)}::text[]))"
+        if boundary.tags:
+            tagged = True
+            args.append({key: list(allowed) for key, allowed in boundary.tags.items()})
+            n = len(args)
+            where += (
+                " AND (b.tags IS NULL OR e.resource_type = 'AWS::::Account'"
+                " OR starts_with(e.arn, 'guardian:collection:') OR NOT EXISTS ("
+                f"  SELECT 1 FROM jsonb_each(${n}::jsonb) AS t(k, allowed) WHERE NOT (b.tags ? t.k"
+                "  AND (jsonb_array_length(t.allowed) = 0 OR t.allowed ? (b.tags ->> t.k)))))"
+            )
     if after is not None:
         args.extend(after)
         n = len(args)
@@ -687,6 +761,24 @@ def _population_sql(
     if limit is not None:
         args.append(limit)
         page = f" LIMIT ${len(args)}"
+    if shape == "json":
+        # Field for field (and in their order) what PopulationItem holds.
+        columns = (
+            " p.resource_type, p.arn, p.scan_id, p.seq, json_build_object('arn', p.arn, 'resource_type',"
+            " p.resource_type, 'name', r.name, 'account_id', p.account_id, 'region', p.region, 'service', p.service,"
+            " 'scan_id', p.scan_id, 'scanned_at', p.scanned_at_text, 'stale', p.stale,"
+            " 'config_hash', c.config_hash, 'configuration', c.configuration)::text AS item"
+        )
+    elif shape == "csv":
+        columns = (
+            " p.arn, p.resource_type, r.name, p.account_id, p.region, p.service, p.scan_id, p.seq,"
+            " p.scanned_at_text AS scanned_at, p.stale, c.config_hash, c.configuration::text AS configuration"
+        )
+    else:
+        columns = (
+            " p.arn, p.resource_type, p.account_id, p.region, p.collection_region, p.service, p.scan_id, p.seq,"
+            " p.scanned_at, p.stale, p.observed_at, r.name, r.tags, c.config_hash, c.configuration"
+        )
     query = (
         "WITH last AS ("
         "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, scan_id, at"
@@ -694,25 +786,27 @@ def _population_sql(
         " newest AS ("
         "  SELECT DISTINCT ON (account_id, region, service) account_id, region, service, at"
         "  FROM history_units WHERE at < $1 ORDER BY account_id, region, service, at DESC),"
+        # What a row takes from its unit, worked out once per unit (a handful) instead of per row:
+        # when it was scanned (also as JSON text), and whether a later incomplete collection exists.
+        " units AS ("
+        "  SELECT l.account_id, l.region, l.service, l.scan_id, l.at, n.at > l.at AS stale,"
+        "  " + _JSON_TIME.format(t="l.at") + " AS at_text"
+        "  FROM last l JOIN newest n ON n.account_id = l.account_id AND n.region = l.region"
+        "  AND n.service = l.service),"
         " page AS ("
-        "  SELECT e.scan_id, e.seq, e.arn, e.resource_type, e.account_id, e.region, e.collection_region,"
-        "  e.service, e.observed_at"
+        "  SELECT e.scan_id, e.seq, e.arn, e.resource_type, e.account_id, e.region, e.observed_at,"
+        "  u.region AS collection_region, u.service, u.at AS scanned_at, u.at_text AS scanned_at_text, u.stale"
         # Each scan's evaluations are read once, however many of its units are the newest.
         "  FROM (SELECT DISTINCT scan_id FROM last) s JOIN evaluations e ON e.scan_id = s.scan_id"
-        "  JOIN last l ON l.scan_id = e.scan_id AND l.region = e.collection_region AND l.service = e.service"
+        "  JOIN units u ON u.scan_id = e.scan_id AND u.region = e.collection_region AND u.service = e.service"
+        + ("  LEFT JOIN resources b ON b.arn = e.arn" if tagged else "")
         # CloudTrail's event history is collected per scan but is no resource of the population.
-        "  WHERE e.arn IS NOT NULL AND e.resource_type <> 'AWS::CloudTrail::ManagementEvents'"
+        + "  WHERE e.arn IS NOT NULL AND e.resource_type <> 'AWS::CloudTrail::ManagementEvents'"
         + where
         + " ORDER BY e.resource_type, e.arn, e.scan_id, e.seq"
         + page
         + ")"
-        " SELECT p.arn, p.resource_type, p.account_id, p.region, l.region AS collection_region, l.service,"
-        " l.scan_id, p.seq, l.at AS scanned_at, n.at > l.at AS stale, p.observed_at, r.name, r.tags,"
-        " c.config_hash, c.configuration"
-        " FROM page p JOIN last l ON l.scan_id = p.scan_id AND l.region = p.collection_region"
-        " AND l.service = p.service"
-        " JOIN newest n ON n.account_id = l.account_id AND n.region = l.region AND n.service = l.service"
-        " LEFT JOIN resources r ON r.arn = p.arn"
+        " SELECT" + columns + " FROM page p LEFT JOIN resources r ON r.arn = p.arn"
         " LEFT JOIN LATERAL (SELECT config_hash, configuration FROM resource_configs rc"
         "   WHERE rc.arn = p.arn AND rc.observed_at <= p.observed_at ORDER BY rc.observed_at DESC LIMIT 1) c"
         "   ON true"

@@ -224,7 +224,7 @@ async def populations(
         Query(ge=1, le=10000, description="JSON only: at most this many items, with next_cursor (total on page 1)"),
     ] = None,
     cursor: Annotated[str | None, Query(description="JSON only: next_cursor of the previous page")] = None,
-) -> PopulationOut | Response:
+) -> Response:
     moment = parse_moment(as_of, "as_of", end_of_day=True)
     if format == "csv":
         if limit is not None or cursor is not None:
@@ -238,7 +238,9 @@ async def populations(
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     async with _service(request, clock) as (svc, conn):
-        return await svc.population(await load_scope(conn, scope_id), moment, resource_type, limit=limit, cursor=cursor)
+        # The service writes the PopulationOut JSON itself (see HistoryService.population).
+        body = await svc.population(await load_scope(conn, scope_id), moment, resource_type, limit=limit, cursor=cursor)
+    return Response(content=body, media_type="application/json")
 
 
 async def _population_csv(

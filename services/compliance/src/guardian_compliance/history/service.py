@@ -15,7 +15,7 @@ import io
 import json
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -38,7 +38,13 @@ from guardian_compliance.history.intervals import (
     total_seconds,
     windows,
 )
-from guardian_compliance.history.repository import DeviationFilter, DeviationKey, HistoryRepository, fnmatch_regex
+from guardian_compliance.history.repository import (
+    DeviationFilter,
+    DeviationKey,
+    HistoryRepository,
+    PopulationBoundary,
+    fnmatch_regex,
+)
 from guardian_compliance.history.schemas import (
     ControlDeviation,
     ControlDeviations,
@@ -54,7 +60,6 @@ from guardian_compliance.history.schemas import (
     FindingHistoryList,
     IntervalOut,
     PeriodOut,
-    PopulationItem,
     PopulationOut,
     ScanDetail,
     ScanEntry,
@@ -92,9 +97,10 @@ POPULATION_COLUMNS = (
     "configuration",
 )
 
-POPULATION_FIELDS = tuple(PopulationItem.model_fields)
+# Where the items go in a population's JSON envelope (see HistoryService.population).
+_EMPTY_ITEMS = '"items":[]'
 DEVIATION_PAGE = 1000  # deviations per page when only a cursor is given
-POPULATION_PAGE = 2000  # database rows per page when a population is read or exported in pages
+POPULATION_PAGE = 2000  # database rows per chunk when a population is exported (CSV) from a cursor
 # Where a population page ends: (resource type, ARN, scan id, seq), the order populations are listed in.
 PopulationKey = tuple[str, str, str, int]
 # A deviation's fields read straight from a deviation_intervals row.
@@ -577,6 +583,9 @@ class HistoryService:
                     accepted_count=sum(1 for d in control_devs if d.accepted),
                     failures=failures,
                     deviations=control_devs,
+                    # Given, not defaulted: model_construct's default factories inspect signatures each time.
+                    missed_occurrences=[],
+                    evidence_deviations=[],
                 )
             )
         await attach_missed_occurrences(
@@ -734,30 +743,13 @@ class HistoryService:
 
     # Populations ------------------------------------------------------------------------------
 
-    async def population_pages(
-        self,
-        scope: Scope,
-        as_of: datetime,
-        resource_type: str | None,
-        *,
-        page_size: int = POPULATION_PAGE,
-        after: PopulationKey | None = None,
-    ) -> AsyncGenerator[list[tuple[PopulationKey, PopulationItem]], None]:
-        """The in-scope population in database pages of ``page_size`` rows (each item with its key),
-        so an export never holds more than a page. Pages may come out shorter after the boundary."""
-        while True:
-            rows = await self.repo.population(as_of, resource_type, after=after, limit=page_size)
-            if not rows:
-                return
-            after = _population_key(rows[-1])
-            # Rows come typed from the database; validating them again buys nothing.
-            yield [
-                (_population_key(r), PopulationItem.model_construct(**{k: r[k] for k in POPULATION_FIELDS}))
-                for r in rows
-                if _inside(scope, r, "arn", "tags")
-            ]
-            if len(rows) < page_size:
-                return
+    def _population_boundary(self, scope: Scope) -> PopulationBoundary:
+        """The scope's boundary, applied by the database as :meth:`Scope.contains` would."""
+        return PopulationBoundary(
+            accounts=scope.account_filter(),
+            regions=list(scope.boundary.regions) or None,
+            tags={key: list(allowed) for key, allowed in scope.boundary.tags.items()} or None,
+        )
 
     async def population(
         self,
@@ -767,50 +759,54 @@ class HistoryService:
         *,
         limit: int | None = None,
         cursor: str | None = None,
-    ) -> PopulationOut:
-        """The population as of ``as_of``: all of it, or with ``limit`` one page of at most that many
-        items and ``next_cursor`` to ask for the next (None once nothing follows)."""
+    ) -> bytes:
+        """The population as of ``as_of`` as the JSON of a :class:`PopulationOut`: all of it, or with
+        ``limit`` one page of at most that many items and ``next_cursor`` to ask for the next (None
+        once nothing follows).
+
+        Built as bytes, not as models: the server writes each item's JSON (its configuration is
+        jsonb's own text, so ten thousand configurations are never decoded into Python objects and
+        encoded again), the boundary is applied in the query, and the items are joined into the
+        answer. The values are the model's; only the spacing inside an item and the order of a
+        configuration's keys (jsonb's, as ever) are the server's.
+        """
         after = decode_cursor(cursor) if cursor is not None else None
-        items: list[PopulationItem] = []
+        boundary = self._population_boundary(scope)
+        rows = await self.repo.population(
+            as_of,
+            resource_type,
+            boundary=boundary,
+            after=after,
+            limit=None if limit is None else limit + 1,
+            shape="json",
+        )
         next_cursor: str | None = None
-        last: PopulationKey | None = after
-        page_size = POPULATION_PAGE if limit is None else limit + 1
-        pages = self.population_pages(scope, as_of, resource_type, page_size=page_size, after=after)
-        async for page in pages:
-            for key, item in page:
-                if limit is not None and len(items) == limit and last is not None:
-                    # One more item exists: the page ends at the last one given.
-                    next_cursor = encode_cursor(last)
-                    break
-                items.append(item)
-                last = key
-            if next_cursor is not None:
-                await pages.aclose()
-                break
+        if limit is not None and len(rows) > limit:
+            # One more item exists: the page ends at the last one given.
+            rows = rows[:limit]
+            next_cursor = encode_cursor(_population_key(rows[-1]))
         total = None
         if limit is not None and cursor is None:  # counted once, for the first page
             total = await self.repo.population_count(
-                as_of,
-                resource_type,
-                accounts=scope.account_filter(),
-                regions=list(scope.boundary.regions) or None,
-                tags={key: list(allowed) for key, allowed in scope.boundary.tags.items()} or None,
+                as_of, resource_type, accounts=boundary.accounts, regions=boundary.regions, tags=boundary.tags
             )
-        return PopulationOut(
-            scope_id=scope.id, as_of=as_of, count=len(items), total=total, items=items, next_cursor=next_cursor
-        )
+        # The envelope as the model writes it, with the items put where its empty list is: the last
+        # '"items":[]' in the text, as only next_cursor (base64url or null) follows the items.
+        envelope = PopulationOut(
+            scope_id=scope.id, as_of=as_of, count=len(rows), total=total, items=[], next_cursor=next_cursor
+        ).model_dump_json()
+        cut = envelope.rindex(_EMPTY_ITEMS) + len(_EMPTY_ITEMS) - 1
+        return "".join((envelope[:cut], ",".join([r["item"] for r in rows]), envelope[cut:])).encode()
 
     async def population_stream(
         self, scope: Scope, as_of: datetime, resource_type: str | None, *, chunk: int = POPULATION_PAGE
-    ) -> AsyncGenerator[list[tuple[PopulationKey, PopulationItem]], None]:
+    ) -> AsyncIterator[list[asyncpg.Record]]:
         """The whole in-scope population from one server-side cursor, ``chunk`` rows at a time (the
-        CSV export): one query, one snapshot, memory of one chunk."""
-        async for rows in self.repo.population_stream(as_of, resource_type, chunk):
-            yield [
-                (_population_key(r), PopulationItem.model_construct(**{k: r[k] for k in POPULATION_FIELDS}))
-                for r in rows
-                if _inside(scope, r, "arn", "tags")
-            ]
+        CSV export, see :func:`population_csv_chunks`): one query, one snapshot, memory of one chunk."""
+        async for rows in self.repo.population_stream(
+            as_of, resource_type, chunk, boundary=self._population_boundary(scope), shape="csv"
+        ):
+            yield rows
 
     # Drift ------------------------------------------------------------------------------------
 
@@ -832,6 +828,8 @@ class HistoryService:
                 resource_type=resource_type,
                 resource_arn=resource_arn,
                 limit=limit,
+                # Tags decide only at a tag boundary; without one they are not even decoded.
+                tags=bool(period.scope.boundary.tags),
             )
             if _inside(period.scope, r, "arn", "tags")
         ]
@@ -839,14 +837,9 @@ class HistoryService:
         failing: dict[tuple[str, str], list[str]] = defaultdict(list)
         passing: dict[tuple[str, str], list[str]] = defaultdict(list)
         if pairs:
-            for e in await self.repo.turned(pairs, "PASS", "FAIL"):
-                failing[(e["scan_id"], e["resource_arn"])].append(e["check_id"])
-            for e in await self.repo.turned(pairs, "FAIL", "PASS"):
-                passing[(e["scan_id"], e["resource_arn"])].append(e["check_id"])
-        actors: dict[int, asyncpg.Record] = {}
-        if rows:
-            changes = [(r["account_id"], r["arn"], r["name"], r["before_at"], r["observed_at"]) for r in rows]
-            actors = {a["n"]: a for a in await self.repo.actors(changes)}
+            for e in await self.repo.turns(pairs):
+                turned = failing if e["old_status"] == "PASS" else passing
+                turned[(e["scan_id"], e["resource_arn"])].append(e["check_id"])
         items = [
             DriftItem(
                 arn=r["arn"],
@@ -864,9 +857,9 @@ class HistoryService:
                 ],
                 turned_failing=failing.get((r["scan_id"], r["arn"]), []),
                 turned_passing=passing.get((r["scan_id"], r["arn"]), []),
-                **_actor(actors.get(n)),
+                **_actor(r),  # each row carries its actor's columns
             )
-            for n, r in enumerate(rows, start=1)
+            for r in rows
         ]
         return DriftOut(period=period.out, count=len(items), items=items)
 
@@ -915,7 +908,7 @@ class HistoryService:
 
 
 def _actor(row: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A drift change's actor fields from a :meth:`HistoryRepository.actors` row."""
+    """A drift change's actor fields from its :meth:`HistoryRepository.drift` row."""
     if row is None or (row["event_name"] is None and not row["unreadable"]):
         return {}
     if row["event_name"] is None:
@@ -999,21 +992,27 @@ def decode_cursor(cursor: str) -> PopulationKey:
     return (resource_type, arn, scan_id, seq)
 
 
-def _csv_line(item: PopulationItem) -> list[Any]:
-    row = item.model_dump(mode="json")
-    row["configuration"] = json.dumps(row["configuration"], sort_keys=True)
-    return ["" if row[c] is None else row[c] for c in POPULATION_COLUMNS]
+# json.dumps(value, sort_keys=True), with the encoder made once instead of once per configuration.
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
 
 
-async def population_csv_chunks(pages: AsyncIterator[list[tuple[PopulationKey, PopulationItem]]]) -> AsyncIterator[str]:
+def _csv_line(row: Mapping[str, Any]) -> list[Any]:
+    """A population CSV line from a "csv" population row: what ``PopulationItem.model_dump(mode="json")``
+    gives (``scanned_at`` comes formatted alike from the server), None as an empty cell, and the
+    configuration as sorted-key JSON ("null" when there is none)."""
+    text = row["configuration"]
+    configuration = "null" if text is None else _SORTED_JSON.encode(json.loads(text))
+    return ["" if row[c] is None else row[c] for c in POPULATION_COLUMNS[:-1]] + [configuration]
+
+
+async def population_csv_chunks(pages: AsyncIterator[list[asyncpg.Record]]) -> AsyncIterator[str]:
     """The population as CSV (configuration as sorted-key JSON), one chunk per database page:
     streamed, never whole."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(POPULATION_COLUMNS)
     async for page in pages:
-        for _, item in page:
-            writer.writerow(_csv_line(item))
+        writer.writerows([_csv_line(row) for row in page])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
