@@ -14,10 +14,14 @@ Modules import it as ``support`` (``services/compliance/tests`` is on pytest's p
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import asyncpg
@@ -278,3 +282,21 @@ async def feed_scan(
         state = (await scans.get(scan_id) or {}).get("state")
     assert state == "final", state
     return scan_id
+
+
+def history_days() -> ModuleType:
+    """test_history_service.py's simulated days and ``app`` fixture, for the other history modules.
+
+    Loaded once under its own name: a test module is not a package module, and importing it a second
+    time would define its fixtures twice.
+    """
+    loaded = sys.modules.get("history_days")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("history_days", Path(__file__).with_name("test_history_service.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["history_days"] = module
+    spec.loader.exec_module(module)
+    return module

@@ -12,18 +12,12 @@ the named control only. The days are those of ``test_history_service`` (loaded f
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-_spec = importlib.util.spec_from_file_location("history_days", Path(__file__).with_name("test_history_service.py"))
-assert _spec is not None
-assert _spec.loader is not None
-days = importlib.util.module_from_spec(_spec)
-sys.modules["history_days"] = days
-_spec.loader.exec_module(days)
+from support import history_days
+
+days = history_days()
 
 app = days.app  # the fixture
 App = days.App

@@ -8,23 +8,16 @@ for the items).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from fnmatch import fnmatchcase
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from support import history_days
 
 from guardian_compliance.history.repository import fnmatch_regex
 
-_spec = importlib.util.spec_from_file_location("history_days", Path(__file__).with_name("test_history_service.py"))
-assert _spec is not None
-assert _spec.loader is not None
-days = importlib.util.module_from_spec(_spec)
-sys.modules["history_days"] = days
-_spec.loader.exec_module(days)
+days = history_days()
 
 app = days.app  # the fixture
 App = days.App

@@ -11,8 +11,6 @@ migration's backfill of history recorded before the table existed, are checked o
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from support import history_days
 
 from guardian_common import db
 from guardian_common.events import CheckResult, SnapshotEvaluated
@@ -30,12 +29,7 @@ from guardian_compliance.history.repository import HistoryRepository
 from guardian_compliance.history.service import HistoryService, resolve_period
 from guardian_testkit.resources import empty_schema
 
-_spec = importlib.util.spec_from_file_location("history_days", Path(__file__).with_name("test_history_service.py"))
-assert _spec is not None
-assert _spec.loader is not None
-days = importlib.util.module_from_spec(_spec)
-sys.modules["history_days"] = days
-_spec.loader.exec_module(days)
+days = history_days()
 
 app = days.app  # the fixture
 App = days.App
