@@ -24,13 +24,14 @@ import pytest
 from aiobotocore.session import get_session
 from botocore.awsrequest import AWSResponse
 from botocore.validate import validate_parameters
+from golden_support import snapshot
 
 from guardian_collector.collection import AwsTarget, ClientPool, collect_account, user_agent
 from guardian_collector.collectors.base import Resource
 from guardian_collector.collectors.iam import BULK_FILTER
 from guardian_common.events import Status, UnitStatus
 from guardian_evaluator.checks import iam as _iam_checks  # noqa: F401  (registers the IAM checks)
-from guardian_evaluator.registry import REGISTRY, Snapshot
+from guardian_evaluator.registry import REGISTRY
 from guardian_testkit.faults import FaultProxy, FaultRule
 from guardian_testkit.moto import MotoServer
 
@@ -65,16 +66,7 @@ def calls(proxy: FaultProxy, operation: str) -> int:
 def check_status(check_id: str, resource: Resource) -> Status | None:
     """The real evaluator check on the emitted resource (None: it does not apply)."""
     chk = REGISTRY.get(check_id)
-    snap = Snapshot(
-        resource_type=resource.resource_type,
-        arn=resource.arn,
-        name=resource.name,
-        account_id=ACCOUNT,
-        region=resource.region,
-        tags=resource.tags,
-        configuration=resource.configuration,
-    )
-    result = chk.fn(snap, dict(chk.parameters))
+    result = chk.fn(snapshot(resource), dict(chk.parameters))
     return None if result is None else result.status
 
 
